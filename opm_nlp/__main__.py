@@ -1,0 +1,5 @@
+"""``python -m opm_nlp``: the same as the ``opm-nlp`` command."""
+
+from opm_nlp.cli import main
+
+main()

@@ -1,0 +1,365 @@
+"""The model bundle: codebook + embedding model + fitted classifier + thresholds, saved to a folder.
+
+A saved model is a folder::
+
+    model/
+      metadata.json      versions, embedding model id and weights hash, codebook fingerprint,
+                         code order, thresholds, training counts, cross-validated metrics, file hashes
+      classifier.joblib  the fitted scikit-learn estimator (no embedding weights)
+      codebook.yaml      the codebook it was trained with
+      README.md          the model card
+
+Examples
+--------
+>>> from opm_nlp import load_codebook
+>>> from opm_nlp.bundle import CodingModel
+>>> model = CodingModel(load_codebook("codebook/opm_behavior_change.yaml"))  # doctest: +SKIP
+>>> model.fit(coded, text_col="answer").save("models/opm")                  # doctest: +SKIP
+>>> CodingModel.load("models/opm").tag(new_wave, text_col="answer", id_col="response_id")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import warnings
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
+from opm_nlp.codebook import Codebook, parse_codebook
+from opm_nlp.evaluation import agreement_table
+from opm_nlp.exceptions import DataError, ModelError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+METHODS = ("embedding", "keyword")
+SCORE_PREFIX = "score_"
+SUGGESTED_COL = "suggested_codes"
+UNCERTAIN_COL = "uncertain_codes"
+REVIEW_COL = "needs_review"
+_FILES = ("classifier.joblib", "codebook.yaml")
+_VERSIONED = ("opm-nlp", "scikit-learn", "numpy", "pandas", "joblib", "sentence-transformers", "torch",
+              "transformers", "spacy")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def output_columns(codebook: Codebook) -> list[str]:
+    """Columns that :meth:`CodingModel.tag` adds to a table."""
+    return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL, REVIEW_COL]
+
+
+class CodingModel:
+    """Suggests codes from a codebook for survey answers.
+
+    Parameters
+    ----------
+    codebook : Codebook
+        The codes to suggest.
+    method : {'embedding', 'keyword'}
+        ``embedding`` learns from coded answers (:class:`~opm_nlp.classifier.EmbeddingClassifier`);
+        ``keyword`` is the stem-word query of the codebook's keywords (no learning).
+    embedding_model : str, optional
+        sentence-transformers model folder or name; default the packaged all-MiniLM-L6-v2.
+    review_margin : float
+        An answer needs review when a code's score is within this distance of its threshold.
+    """
+
+    def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
+                 review_margin: float = 0.15):
+        if method not in METHODS:
+            raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
+        self.codebook = codebook
+        self.method = method
+        self.embedding_model = embedding_model
+        self.review_margin = review_margin
+        self.classifier = None
+        self.metadata: dict = {}
+        self._embedder = None
+
+    # -- training ---------------------------------------------------------------------------
+    @property
+    def embedder(self):
+        """The :class:`~opm_nlp.embedding.Embedder` (created on first use; ``None`` for keywords)."""
+        if self.method != "embedding":
+            return None
+        if self._embedder is None:
+            from opm_nlp.embedding import Embedder
+
+            self._embedder = Embedder(self.embedding_model)
+        return self._embedder
+
+    def _new_classifier(self):
+        if self.method == "keyword":
+            return KeywordClassifier([code.keywords for code in self.codebook.codes])
+        return EmbeddingClassifier(embedder=self.embedder)
+
+    def fit(self, coded: pd.DataFrame, text_col: str, sources: list[str] | None = None) -> CodingModel:
+        """Train on a wide coded table (one 0/1 column per code id).
+
+        Answers with empty text are left out of training and counted in ``metadata['training']``.
+        """
+        missing = [c for c in self.codebook.ids if c not in coded.columns]
+        if missing:
+            raise DataError(f"Coded data lacks code column(s) {missing}; expected one 0/1 column per code id.")
+        texts = coded[text_col].fillna("").astype(str).str.strip()
+        usable = texts.ne("").to_numpy()
+        X = texts[usable].tolist()
+        Y = coded.loc[usable, self.codebook.ids].to_numpy(dtype=int)
+        if self.method == "embedding" and len(X) < 10:
+            raise DataError(
+                f"Only {len(X)} coded answers with text; the embedding method needs at least 10. "
+                f"Code more answers, or use --method keyword."
+            )
+        classifier = self._new_classifier()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            classifier.fit(X, Y)
+        few = []
+        for warning in caught:
+            message = str(warning.message)
+            if message.startswith("Code #"):
+                index = int(message[6:].split(" ", 1)[0])
+                few.append(self.codebook.ids[index])
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        self.classifier = classifier
+        positives = Y.sum(axis=0)
+        self.metadata = {
+            "format_version": FORMAT_VERSION,
+            "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "method": self.method,
+            "versions": package_versions(),
+            "embedding": self._embedding_metadata(),
+            "codebook": {"name": self.codebook.name, "version": self.codebook.version,
+                         "fingerprint": self.codebook.fingerprint},
+            "codes": self.codebook.ids,
+            "thresholds": {c: round(float(t), 6) for c, t in zip(self.codebook.ids, classifier.thresholds_)},
+            "review_margin": self.review_margin,
+            "training": {
+                "answers": int(len(X)),
+                "empty_answers_skipped": int((~usable).sum()),
+                "sources": sources or [],
+                "positives": {c: int(p) for c, p in zip(self.codebook.ids, positives)},
+                "few_examples": few,
+            },
+            "cv_metrics": self._cv_metrics(Y),
+        }
+        return self
+
+    def _embedding_metadata(self) -> dict | None:
+        if self.method != "embedding":
+            return None
+        return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256}
+
+    def _cv_metrics(self, Y: np.ndarray) -> dict | None:
+        scores = getattr(self.classifier, "oof_scores_", None)
+        if scores is None:  # the keyword method has no training, so nothing to cross-validate
+            return None
+        predicted = (scores >= self.classifier.thresholds_).astype(int)
+        table = agreement_table(Y, predicted, self.codebook.ids)
+        return {
+            "folds": self.classifier.cv,
+            "note": "out-of-fold scores; thresholds were chosen on the same folds, so slightly optimistic",
+            "per_code": {c: {k: _round(table.loc[c, k]) for k in ("precision", "recall", "f1", "kappa")}
+                         for c in self.codebook.ids},
+            "micro_f1": _round(table.loc["micro", "f1"]),
+            "macro_f1": _round(table.loc["macro", "f1"]),
+        }
+
+    # -- scoring and tagging ----------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.classifier is None:
+            raise ModelError("This model has not been trained; call fit() or CodingModel.load().")
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Scores (n_answers, n_codes) for answer texts."""
+        self._check_fitted()
+        return self.classifier.predict_proba(list(texts))
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Decision threshold per code, in codebook order."""
+        self._check_fitted()
+        return np.asarray(self.classifier.thresholds_, dtype=float)
+
+    def tag(self, frame: pd.DataFrame, text_col: str, id_col: str, carry: list[str] | None = None,
+            progress: bool = False, chunk_size: int = 1024) -> pd.DataFrame:
+        """Suggest codes for each answer of ``frame``.
+
+        Returns
+        -------
+        DataFrame
+            ``id_col``, ``text_col``, the carried columns, one 0/1 column per code id (the suggestion),
+            ``score_<code>`` per code, ``suggested_codes`` (ids joined by ``"; "``),
+            ``uncertain_codes`` (codes scored near their threshold) and ``needs_review`` (0/1).
+            Empty answers are kept: no codes, empty scores, flagged for review.
+        """
+        self._check_fitted()
+        added = output_columns(self.codebook)
+        if carry is None:
+            carry = [c for c in frame.columns if c not in (id_col, text_col)]
+            clashes = [c for c in carry if c in added]
+            if clashes:
+                logger.warning("columns %s are replaced by the model's output", clashes)
+            carry = [c for c in carry if c not in added]
+        else:
+            unknown = [c for c in carry if c not in frame.columns]
+            if unknown:
+                raise DataError(f"Column(s) {unknown} to carry not found. Columns: {list(frame.columns)}.")
+        texts = frame[text_col].fillna("").astype(str).str.strip()
+        has_text = texts.ne("").to_numpy()
+        scores = np.full((len(frame), len(self.codebook)), np.nan)
+        rows = np.flatnonzero(has_text)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(rows), desc="tagging", unit="answer", disable=not progress or len(rows) < chunk_size) as bar:
+            for start in range(0, len(rows), chunk_size):
+                chunk = rows[start:start + chunk_size]
+                scores[chunk] = self.predict_proba(texts.iloc[chunk].tolist())
+                bar.update(len(chunk))
+        return self._assemble(frame, text_col, id_col, carry, scores, has_text)
+
+    def _assemble(self, frame, text_col, id_col, carry, scores, has_text) -> pd.DataFrame:
+        ids = self.codebook.ids
+        thresholds = self.thresholds
+        suggested = np.nan_to_num(scores, nan=0.0) >= thresholds
+        suggested &= has_text[:, None]
+        near = np.abs(scores - thresholds) < self.review_margin
+        out = frame[[id_col, text_col, *carry]].reset_index(drop=True).copy()
+        for j, code_id in enumerate(ids):
+            out[code_id] = suggested[:, j].astype(int)
+        for j, code_id in enumerate(ids):
+            out[SCORE_PREFIX + code_id] = np.round(scores[:, j], 4)
+        out[SUGGESTED_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in suggested]
+        out[UNCERTAIN_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in near]
+        out[REVIEW_COL] = (near.any(axis=1) | ~has_text).astype(int)
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the model to ``folder`` (replaced as a whole, atomically)."""
+        import joblib
+
+        self._check_fitted()
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            joblib.dump(self.classifier, staging / "classifier.joblib", compress=3)
+            (staging / "codebook.yaml").write_text(self.codebook.to_yaml(), encoding="utf-8")
+            self.metadata["files"] = {name: _sha256(staging / name) for name in _FILES}
+            (staging / "metadata.json").write_text(json.dumps(self.metadata, indent=2) + "\n", encoding="utf-8")
+            from opm_nlp.model_card import render_model_card
+
+            (staging / "README.md").write_text(render_model_card(self), encoding="utf-8")
+            if folder.exists():
+                if not (folder / "metadata.json").is_file() and any(folder.iterdir()):
+                    raise ModelError(f"{folder} exists and is not an opm-nlp model folder; choose another --out.")
+                old = folder.with_name(f".{folder.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(folder, old)
+                os.replace(staging, folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, codebook: Codebook | None = None) -> CodingModel:
+        """Load a saved model, checking its files and codebook.
+
+        Parameters
+        ----------
+        folder : str or Path
+            A folder written by :meth:`save`.
+        codebook : Codebook, optional
+            If given, it must have the fingerprint the model was trained with.
+
+        Raises
+        ------
+        ModelError
+            If a file is missing or differs from the hash recorded at save time (joblib runs code
+            when it loads, so a changed file is refused), or the codebook does not match.
+        """
+        import joblib
+
+        folder = Path(folder)
+        meta_path = folder / "metadata.json"
+        if not meta_path.is_file():
+            raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
+                             f"Train one with: opm-nlp train ... --out {folder}")
+        try:
+            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{folder}: model format {metadata.get('format_version')!r} is not supported "
+                             f"by this opm-nlp (expects {FORMAT_VERSION}); retrain the model.")
+        for name in _FILES:
+            path = folder / name
+            if not path.is_file():
+                raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete. Retrain it.")
+            if _sha256(path) != metadata.get("files", {}).get(name):
+                raise ModelError(f"{path} differs from the file saved with this model (sha256 mismatch); "
+                                 f"refusing to load it. Retrain the model or restore the original file.")
+        saved_codebook = parse_codebook((folder / "codebook.yaml").read_text(encoding="utf-8"),
+                                        source=str(folder / "codebook.yaml"))
+        if saved_codebook.fingerprint != metadata["codebook"]["fingerprint"]:
+            raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
+        if codebook is not None and codebook.fingerprint != saved_codebook.fingerprint:
+            raise ModelError(
+                f"Codebook {codebook.source or ''} (fingerprint {codebook.fingerprint}) is not the one the model "
+                f"in {folder} was trained with ({saved_codebook.fingerprint}). Retrain the model with this "
+                f"codebook, or use the codebook saved in the model folder."
+            )
+        current = package_versions()
+        for name, version in metadata.get("versions", {}).items():
+            if name in ("scikit-learn", "numpy") and current.get(name) not in (None, version):
+                warnings.warn(f"Model in {folder} was saved with {name} {version}; this is {current[name]}. "
+                              f"Scores may differ slightly; retrain to be sure.", UserWarning, stacklevel=2)
+        embedding = metadata.get("embedding") or {}
+        model = cls(saved_codebook, method=metadata["method"], embedding_model=embedding.get("model"),
+                    review_margin=float(metadata.get("review_margin", 0.15)))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+            model.classifier = joblib.load(folder / "classifier.joblib")
+        if model.method == "embedding":
+            model.classifier.embedder = model.embedder
+            recorded = embedding.get("weights_sha256")
+            if recorded and model.embedder.weights_sha256 not in (None, recorded):
+                warnings.warn(f"The embedding model '{embedding.get('model')}' installed here has different "
+                              f"weights from the one this model was trained with; retrain it.", UserWarning,
+                              stacklevel=2)
+        model.metadata = metadata
+        return model
+
+
+def _round(value) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 4)

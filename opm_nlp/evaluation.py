@@ -1,0 +1,127 @@
+"""Agreement between coders: model against human, human against human, per code.
+
+Results are DataFrames with one row per code plus ``micro`` and ``macro`` average rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two 0/1 vectors; NaN when it is undefined (both coders constant)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) == 0:
+        return float("nan")
+    if (a == b).all() and len(np.unique(a)) == 1:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(cohen_kappa_score(a, b))
+
+
+def agreement_table(y_true, y_pred, codes: Sequence[str], labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-code precision, recall, F1, support and Cohen's kappa of ``y_pred`` against ``y_true``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_answers, n_codes)
+        0/1 codes; ``y_true`` is the reference coder (its positives are the support).
+    codes : sequence of str
+        Code ids, one per column.
+    labels : dict, optional
+        Code labels to show beside the ids.
+
+    Returns
+    -------
+    DataFrame
+        Index: code ids, then ``micro`` and ``macro``. Columns: label, precision, recall, f1,
+        support (reference positives), predicted (positives in ``y_pred``), kappa.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+        micro = precision_recall_fscore_support(y_true, y_pred, average="micro", zero_division=0)
+    kappas = np.array([cohen_kappa(y_true[:, j], y_pred[:, j]) for j in range(y_true.shape[1])])
+    table = pd.DataFrame({
+        "label": [(labels or {}).get(c, c) for c in codes],
+        "precision": p, "recall": r, "f1": f, "support": s.astype(int),
+        "predicted": y_pred.sum(axis=0).astype(int), "kappa": kappas,
+    }, index=pd.Index(list(codes), name="code"))
+    flat_kappa = cohen_kappa(y_true.ravel(), y_pred.ravel())
+    table.loc["micro"] = ["(all codes pooled)", micro[0], micro[1], micro[2], int(s.sum()),
+                          int(y_pred.sum()), flat_kappa]
+    table.loc["macro"] = ["(mean over codes)", p.mean(), r.mean(), f.mean(), int(s.sum()),
+                          int(y_pred.sum()), np.nanmean(kappas) if np.isfinite(kappas).any() else np.nan]
+    table[["support", "predicted"]] = table[["support", "predicted"]].astype(int)
+    return table
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Plain-text rendering of an agreement table for the terminal."""
+    shown = table.copy()
+    for column in shown.columns:
+        if shown[column].dtype.kind == "f":
+            shown[column] = shown[column].map(lambda v: "  -  " if pd.isna(v) else f"{v:.3f}")
+    return shown.to_string()
+
+
+def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
+                     second: pd.DataFrame | None = None) -> dict:
+    """Agreement of a model with human coders on coded answers it was not trained on.
+
+    Parameters
+    ----------
+    model : CodingModel
+        A trained model.
+    coded : DataFrame
+        Answers coded by a person (wide format).
+    second : DataFrame, optional
+        Some or all of the same answers (matched by ``id_col``) coded by a second person.
+
+    Returns
+    -------
+    dict
+        ``model_vs_human`` (agreement table), ``n_answers``; with ``second`` also ``kappa_comparison``
+        (per code: human-human kappa beside model-human kappa on the double-coded answers) and
+        ``n_double_coded``.
+    """
+    codes = model.codebook.ids
+    labels = model.codebook.labels
+    predicted = model.tag(coded[[id_col, text_col]], text_col, id_col, carry=[])
+    report = {
+        "n_answers": int(len(coded)),
+        "model_vs_human": agreement_table(coded[codes].to_numpy(), predicted[codes].to_numpy(), codes, labels),
+    }
+    if second is None:
+        return report
+    both = coded[[id_col, *codes]].merge(second[[id_col, *codes]], on=id_col, suffixes=("", "__2"))
+    both = both.merge(predicted[[id_col, *codes]].rename(columns={c: f"{c}__model" for c in codes}), on=id_col)
+    if both.empty:
+        from opm_nlp.exceptions import DataError
+
+        raise DataError(f"The second coder's file shares no response ids with the first ({id_col}); "
+                        f"check that both use the same ids.")
+    rows = []
+    for code in codes:
+        first, other, machine = both[code].to_numpy(), both[f"{code}__2"].to_numpy(), both[f"{code}__model"].to_numpy()
+        rows.append({
+            "code": code, "label": labels[code],
+            "positives_coder1": int(first.sum()), "positives_coder2": int(other.sum()),
+            "kappa_human_human": cohen_kappa(first, other),
+            "kappa_model_coder1": cohen_kappa(machine, first),
+            "kappa_model_coder2": cohen_kappa(machine, other),
+        })
+    comparison = pd.DataFrame(rows).set_index("code")
+    comparison.loc["macro"] = ["(mean over codes)", int(comparison["positives_coder1"].sum()),
+                               int(comparison["positives_coder2"].sum()),
+                               *comparison[["kappa_human_human", "kappa_model_coder1", "kappa_model_coder2"]].mean()]
+    report["kappa_comparison"] = comparison
+    report["n_double_coded"] = int(len(both))
+    return report

@@ -1,0 +1,24 @@
+"""Exceptions raised by opm-nlp.
+
+Every user-facing failure is one of these; the CLI prints ``str(error)`` as one line and exits 1.
+"""
+
+
+class OpmNlpError(Exception):
+    """Base class for errors caused by the user's input, files or set-up."""
+
+
+class CodebookError(OpmNlpError):
+    """The codebook file is missing, malformed or inconsistent."""
+
+
+class DataError(OpmNlpError):
+    """A survey or coded-data file cannot be read or does not match what was asked for."""
+
+
+class ModelError(OpmNlpError):
+    """A model folder is missing, incomplete, tampered with, or does not match the codebook."""
+
+
+class NotFittedError(OpmNlpError, AttributeError):
+    """An estimator was used before ``fit``."""

@@ -1,0 +1,84 @@
+"""The model card: a README.md written into every saved model folder."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opm_nlp.bundle import CodingModel
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def render_model_card(model: CodingModel) -> str:
+    """Markdown describing what the model is, what it was trained on and how far to trust it."""
+    meta = model.metadata
+    codebook = model.codebook
+    training = meta["training"]
+    cv = meta.get("cv_metrics")
+    lines = [
+        f"# opm-nlp model: {codebook.name}",
+        "",
+        f"Suggests codes from the codebook **{codebook.name}** (version {codebook.version or '–'}, "
+        f"fingerprint `{meta['codebook']['fingerprint']}`) for free-text survey answers. "
+        "Suggestions are for people to review, not final codes.",
+        "",
+        "## How it works",
+    ]
+    if model.method == "embedding":
+        emb = meta["embedding"]
+        lines += [
+            f"- Method: `embedding` — sentence embeddings from `{emb['model']}` "
+            f"(weights sha256 `{(emb.get('weights_sha256') or 'unknown')[:12]}…`) plus word n-grams, one "
+            "class-weighted logistic regression per code, per-code thresholds chosen by cross-validation.",
+        ]
+    else:
+        lines += ["- Method: `keyword` — a stem-word query of each code's keywords (no training)."]
+    lines += [
+        f"- Trained {meta['created']} on {training['answers']} coded answers"
+        + (f" ({training['empty_answers_skipped']} empty answers skipped)" if training["empty_answers_skipped"] else "")
+        + (f" from {', '.join(training['sources'])}" if training["sources"] else "") + ".",
+        f"- An answer is flagged for review when a code's score is within {meta['review_margin']} of its threshold.",
+        "",
+        "## Codes",
+        "",
+        "| code | label | training positives | threshold | CV precision | CV recall | CV F1 | CV kappa |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for code in codebook.codes:
+        per = (cv or {}).get("per_code", {}).get(code.id, {})
+        lines.append(
+            f"| `{code.id}` | {code.label} | {training['positives'][code.id]} | "
+            f"{meta['thresholds'][code.id]:.2f} | {_fmt(per.get('precision'))} | {_fmt(per.get('recall'))} | "
+            f"{_fmt(per.get('f1'))} | {_fmt(per.get('kappa'))} |"
+        )
+    lines.append("")
+    if cv:
+        lines += [
+            f"Cross-validated ({cv['folds']}-fold) micro-F1 {_fmt(cv['micro_f1'])}, macro-F1 {_fmt(cv['macro_f1'])}. "
+            f"These are {cv['note']}. Measure agreement on answers the model has not seen with "
+            "`opm-nlp evaluate`.",
+            "",
+        ]
+    if training["few_examples"]:
+        lines += [
+            "## Warnings",
+            "",
+            f"Too few coded examples to learn reliably: {', '.join('`' + c + '`' for c in training['few_examples'])}. "
+            "Treat their suggestions with care and code more answers with them.",
+            "",
+        ]
+    lines += [
+        "## Versions",
+        "",
+        ", ".join(f"{name} {version}" for name, version in meta["versions"].items()),
+        "",
+        "## Files",
+        "",
+        "`metadata.json` (everything above, machine-readable), `classifier.joblib` (the fitted estimator; "
+        "refused on load if its sha256 differs from `metadata.json`), `codebook.yaml` (the codebook used).",
+        "",
+    ]
+    return "\n".join(lines)

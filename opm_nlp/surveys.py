@@ -1,0 +1,444 @@
+"""Reading survey answers and coded data; writing tables safely.
+
+Formats: CSV (UTF-8, UTF-8 with BOM, or Excel's cp1252/latin-1, detected or given), XLSX and
+Parquet, chosen by file extension. Coded data comes *wide* (one 0/1 column per code id, the house
+format), *long* (one row per response and code) or *delimited* (one column of code ids separated by
+``;``, ``,`` or ``|``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.codebook import Codebook
+from opm_nlp.exceptions import DataError
+
+logger = logging.getLogger(__name__)
+
+CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
+EXCEL_EXTENSIONS = (".xlsx", ".xlsm")
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+_FALLBACK_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+_TRUE = {"1", "1.0", "true", "yes", "y", "x"}
+_FALSE = {"0", "0.0", "false", "no", "n", ""}
+_FORMULA_START = ("=", "+", "-", "@")
+_DELIMITERS = re.compile(r"\s*[;,|]\s*")
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in CSV_EXTENSIONS:
+        return "csv"
+    if suffix in EXCEL_EXTENSIONS:
+        return "excel"
+    if suffix in PARQUET_EXTENSIONS:
+        return "parquet"
+    raise DataError(
+        f"{path}: unsupported file type '{path.suffix or '(none)'}'. "
+        f"Use .csv, .tsv, .xlsx or .parquet."
+    )
+
+
+def read_table(path: str | Path, encoding: str | None = None, sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a CSV, XLSX or Parquet file into a DataFrame of strings and numbers.
+
+    CSV cells are read as text, so ids like ``007`` keep their zeros and empty answers stay ``""``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; its extension picks the reader.
+    encoding : str, optional
+        Text encoding of a CSV file. By default UTF-8 (with or without BOM) is tried, then cp1252
+        (what Excel writes on Windows), then latin-1.
+    sheet : str or int, optional
+        Worksheet of an XLSX file (default: the first).
+    """
+    path = Path(path)
+    kind = _kind(path)
+    if not path.is_file():
+        raise DataError(f"File not found: {path}.")
+    try:
+        if kind == "csv":
+            sep = "\t" if path.suffix.lower() == ".tsv" else ","
+            return _read_csv(path, sep, encoding)
+        if kind == "excel":
+            frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
+            frame.columns = [str(c) for c in frame.columns]
+            return frame
+        return pd.read_parquet(path)
+    except DataError:
+        raise
+    except (ValueError, OSError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot read this {kind} file: {first}.") from None
+
+
+def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+    encodings = (encoding,) if encoding else _FALLBACK_ENCODINGS
+    for enc in encodings:
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=enc)
+        except UnicodeDecodeError:
+            if encoding:
+                raise DataError(
+                    f"{path}: not valid {encoding} text. Check the file's encoding, or omit --encoding "
+                    f"to detect it."
+                ) from None
+            continue
+        except LookupError:
+            raise DataError(f"Unknown encoding '{encoding}'. Use e.g. utf-8, cp1252 or latin-1.") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: the file is empty; expected a header row and answers.") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: not a well-formed CSV file: {str(exc).strip()}.") from None
+        if enc != "utf-8-sig":
+            logger.info("%s: read as %s", path, enc)
+        return frame
+    raise DataError(f"{path}: cannot decode the file; pass --encoding.")  # latin-1 never fails
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str, hint: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(
+                f"Column '{column}' not found in {source}. Columns: {list(frame.columns)}. {hint}"
+            )
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+
+
+def read_responses(
+    path: str | Path,
+    text_col: str,
+    id_col: str,
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read survey answers: one row per response, with an id column and a text column.
+
+    Ids are read as text and must be unique and non-empty. Empty answers are kept (as ``""``);
+    every other column is kept too, so it can be carried through to outputs.
+
+    Raises
+    ------
+    DataError
+        If a column is missing, an id is empty or repeated.
+    """
+    frame = read_table(path, encoding=encoding)
+    return check_responses(frame, text_col, id_col, source=str(path))
+
+
+def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str = "the table") -> pd.DataFrame:
+    """Validate and normalise an answers table already in memory (see :func:`read_responses`)."""
+    _require_columns(frame, [id_col], source, "Pass --id-col with the column that identifies each response.")
+    _require_columns(frame, [text_col], source, "Pass --text-col with the column that holds the answers.")
+    frame = frame.copy()
+    frame[id_col] = _clean_text(frame[id_col])
+    frame[text_col] = _clean_text(frame[text_col])
+    empty_ids = np.flatnonzero(frame[id_col].eq("").to_numpy())
+    if len(empty_ids):
+        raise DataError(
+            f"{source}: column '{id_col}' is empty in row {_row(empty_ids[0])}"
+            f"{f' and {len(empty_ids) - 1} more' if len(empty_ids) > 1 else ''}; every response needs an id."
+        )
+    duplicated = frame[id_col][frame[id_col].duplicated()]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        rows = [_row(i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
+        raise DataError(
+            f"{source}: response id '{first}' appears more than once (rows {rows})"
+            f"{f'; {duplicated.nunique()} ids are repeated' if duplicated.nunique() > 1 else ''}. "
+            f"Ids in '{id_col}' must be unique."
+        )
+    return frame.reset_index(drop=True)
+
+
+def _row(index: int) -> int:
+    """Spreadsheet row number of a 0-based data index (row 1 is the header)."""
+    return int(index) + 2
+
+
+def code_lookup(codebook: Codebook) -> dict[str, str]:
+    """Map code ids and labels (case-insensitive) to code ids."""
+    lookup = {}
+    for code in codebook.codes:
+        lookup[code.label.lower()] = code.id
+    for code in codebook.codes:
+        lookup[code.id.lower()] = code.id
+    return lookup
+
+
+def detect_format(frame: pd.DataFrame, codebook: Codebook, id_col: str, code_col: str | None) -> str:
+    """Guess whether coded data is 'wide', 'long' or 'delimited'."""
+    if code_col is None and any(code_id in frame.columns for code_id in codebook.ids):
+        return "wide"
+    column = code_col or next((c for c in ("codes", "code") if c in frame.columns), None)
+    if column is None:
+        return "wide"
+    if id_col in frame.columns and frame[id_col].astype(str).duplicated().any():
+        return "long"
+    return "delimited"
+
+
+def read_coded(
+    path: str | Path,
+    codebook: Codebook,
+    text_col: str,
+    id_col: str,
+    encoding: str | None = None,
+    format: str = "auto",
+    code_col: str | None = None,
+) -> pd.DataFrame:
+    """Read human-coded answers into the wide house format.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV, XLSX or Parquet file.
+    codebook : Codebook
+        Codes the file's labels must come from.
+    text_col, id_col : str
+        Columns with the answer text and the response id.
+    format : {'auto', 'wide', 'long', 'delimited'}
+        How codes are stored: one 0/1 column per code id; one row per (response, code) pair; or one
+        column of code ids separated by ``;``, ``,`` or ``|``. Code labels are accepted in place of ids.
+    code_col : str, optional
+        Column holding codes for the long and delimited formats (default ``codes`` or ``code``).
+
+    Returns
+    -------
+    DataFrame
+        One row per response: ``id_col``, ``text_col``, the other columns of the file, then one 0/1
+        integer column per code id, in codebook order.
+    """
+    frame = read_table(path, encoding=encoding)
+    return to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=str(path))
+
+
+def to_wide(
+    frame: pd.DataFrame,
+    codebook: Codebook,
+    text_col: str,
+    id_col: str,
+    format: str = "auto",
+    code_col: str | None = None,
+    source: str = "the table",
+) -> pd.DataFrame:
+    """Convert a coded table in memory to the wide format (see :func:`read_coded`)."""
+    if format not in ("auto", "wide", "long", "delimited"):
+        raise DataError(f"Unknown coded-data format '{format}'. Use auto, wide, long or delimited.")
+    if format == "auto":
+        format = detect_format(frame, codebook, id_col, code_col)
+    if format == "wide":
+        return _from_wide(frame, codebook, text_col, id_col, source)
+    column = code_col or next((c for c in ("codes", "code") if c in frame.columns), "codes")
+    _require_columns(frame, [column], source, "Pass --code-col with the column that holds the codes.")
+    lookup = code_lookup(codebook)
+    if format == "long":
+        return _from_long(frame, codebook, text_col, id_col, column, lookup, source)
+    return _from_delimited(frame, codebook, text_col, id_col, column, lookup, source)
+
+
+def _parse_code_name(value: str, lookup: dict[str, str], codebook: Codebook, where: str) -> str:
+    code_id = lookup.get(value.strip().lower())
+    if code_id is None:
+        raise DataError(
+            f"{where}: unknown code '{value}'. Codes in {codebook.source or 'the codebook'}: {codebook.ids}. "
+            f"Fix the label or add the code to the codebook."
+        )
+    return code_id
+
+
+def _from_wide(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, source: str) -> pd.DataFrame:
+    present = [c for c in codebook.ids if c in frame.columns]
+    missing = [c for c in codebook.ids if c not in frame.columns]
+    if not present:
+        raise DataError(
+            f"{source}: no code columns found. Expected one 0/1 column per code id {codebook.ids} "
+            f"(wide format), or a 'codes' column (pass --code-col). Columns: {list(frame.columns)}."
+        )
+    if missing:
+        raise DataError(
+            f"{source}: code column(s) {missing} missing. A wide file needs one 0/1 column per code "
+            f"id in the codebook; add them (0 where the code does not apply) or use the right codebook."
+        )
+    out = check_responses(frame, text_col, id_col, source)
+    for code_id in codebook.ids:
+        out[code_id] = _parse_binary(out[code_id], code_id, source)
+    return _order(out, codebook, text_col, id_col)
+
+
+def _parse_binary(values: pd.Series, column: str, source: str) -> pd.Series:
+    def parse(value: object, index: int) -> int:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return 0
+        if isinstance(value, (bool, np.bool_)):
+            return int(value)
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return 1
+        if text in _FALSE:
+            return 0
+        raise DataError(
+            f"{source}: column '{column}', row {_row(index)}: expected 0 or 1, found {value!r}."
+        )
+
+    return pd.Series([parse(v, i) for i, v in enumerate(values)], index=values.index, dtype="int64")
+
+
+def _from_long(frame, codebook, text_col, id_col, column, lookup, source) -> pd.DataFrame:
+    _require_columns(frame, [id_col, text_col], source, "Pass --id-col and --text-col.")
+    frame = frame.copy()
+    frame[id_col] = _clean_text(frame[id_col])
+    frame[text_col] = _clean_text(frame[text_col])
+    rows = []
+    for index, (response_id, value) in enumerate(zip(frame[id_col], frame[column])):
+        text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+        code_id = _parse_code_name(text, lookup, codebook, f"{source}, row {_row(index)}") if text else None
+        rows.append((response_id, code_id))
+    first = frame.drop(columns=[column]).drop_duplicates(subset=[id_col], keep="first")
+    out = check_responses(first, text_col, id_col, source)
+    position = {rid: i for i, rid in enumerate(out[id_col])}
+    matrix = np.zeros((len(out), len(codebook)), dtype="int64")
+    index_of = {c: j for j, c in enumerate(codebook.ids)}
+    for response_id, code_id in rows:
+        if code_id is not None:
+            matrix[position[response_id], index_of[code_id]] = 1
+    for j, code_id in enumerate(codebook.ids):
+        out[code_id] = matrix[:, j]
+    return _order(out, codebook, text_col, id_col)
+
+
+def _from_delimited(frame, codebook, text_col, id_col, column, lookup, source) -> pd.DataFrame:
+    out = check_responses(frame, text_col, id_col, source)
+    index_of = {c: j for j, c in enumerate(codebook.ids)}
+    matrix = np.zeros((len(out), len(codebook)), dtype="int64")
+    for index, value in enumerate(out[column]):
+        text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+        text = text.strip().strip("[]")
+        for part in _DELIMITERS.split(text):
+            part = part.strip().strip("'\"")
+            if part:
+                code_id = _parse_code_name(part, lookup, codebook, f"{source}, column '{column}', row {_row(index)}")
+                matrix[index, index_of[code_id]] = 1
+    out = out.drop(columns=[column])
+    for j, code_id in enumerate(codebook.ids):
+        out[code_id] = matrix[:, j]
+    return _order(out, codebook, text_col, id_col)
+
+
+def _order(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str) -> pd.DataFrame:
+    others = [c for c in frame.columns if c not in (id_col, text_col, *codebook.ids)]
+    return frame[[id_col, text_col, *others, *codebook.ids]].reset_index(drop=True)
+
+
+def combine_coded(frames: Sequence[pd.DataFrame], codebook: Codebook, id_col: str) -> tuple[pd.DataFrame, int]:
+    """Stack coded tables; for a response id in several, the later table's codes win.
+
+    Returns
+    -------
+    combined : DataFrame
+        One row per response id, in order of first appearance.
+    changed : int
+        How many (response, code) labels a later table changed.
+    """
+    combined = frames[0]
+    changed = 0
+    for frame in frames[1:]:
+        overlap = frame[frame[id_col].isin(combined[id_col])]
+        if len(overlap):
+            before = combined.set_index(id_col).loc[overlap[id_col], codebook.ids].to_numpy()
+            changed += int((before != overlap[codebook.ids].to_numpy()).sum())
+        kept = combined[~combined[id_col].isin(frame[id_col])]
+        combined = pd.concat([kept, frame], ignore_index=True)
+    return combined.reset_index(drop=True), changed
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame to CSV, XLSX or Parquet (by extension), atomically.
+
+    The table is written to a temporary file beside ``path`` and renamed over it at the end, so an
+    interrupted run never leaves a partial file. In XLSX output, text that a spreadsheet would run as
+    a formula (starting with ``=``, ``+``, ``-`` or ``@``) is stored as plain text.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        if kind == "csv":
+            sep = "\t" if path.suffix.lower() == ".tsv" else ","
+            frame.to_csv(tmp, index=False, sep=sep, encoding="utf-8")
+        elif kind == "excel":
+            write_xlsx({"data": frame}, tmp)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
+    """Write DataFrames as sheets of an XLSX workbook, with formula-like text kept as text."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, frame in sheets.items():
+        sheet = workbook.create_sheet(title=title[:31])
+        sheet.append([str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        for cell_row in sheet.iter_rows(min_row=2):
+            for cell in cell_row:
+                if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                    cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+        for j, column in enumerate(frame.columns, start=1):
+            sheet.column_dimensions[get_column_letter(j)].width = min(60, max(10, len(str(column)) + 2))
+        sheet.freeze_panes = "A2"
+    workbook.save(path)
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return "; ".join(map(str, value))
+    return value
+
+
+def write_json(data: object, path: str | Path) -> Path:
+    """Write JSON atomically (temporary file, then rename)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, ensure_ascii=False, default=str)
+            stream.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opm_nlp.bundle import CodingModel, output_columns
+from opm_nlp.codebook import parse_codebook
+from opm_nlp.exceptions import ModelError
+
+
+@pytest.fixture(scope="module")
+def model(trained_dir):
+    return CodingModel.load(trained_dir)
+
+
+def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
+    names = sorted(p.name for p in trained_dir.iterdir())
+    assert names == ["README.md", "classifier.joblib", "codebook.yaml", "metadata.json"]
+    meta = json.loads((trained_dir / "metadata.json").read_text())
+    assert meta["codebook"]["fingerprint"] == codebook.fingerprint
+    assert meta["codes"] == codebook.ids
+    assert meta["embedding"]["model"] == "all-MiniLM-L6-v2"
+    assert meta["embedding"]["weights_sha256"].startswith("53aa5117")
+    assert meta["training"]["answers"] == 387
+    assert meta["training"]["positives"]["aligning_expectations"] == 111
+    assert set(meta["files"]) == {"classifier.joblib", "codebook.yaml"}
+    assert 0 < meta["cv_metrics"]["macro_f1"] <= 1
+    card = (trained_dir / "README.md").read_text()
+    assert "| `written_plans` | Written plans and tools | 55 |" in card
+    assert "scikit-learn" in card
+
+
+def test_tag_output_columns_and_empty_answers(model, codebook):
+    frame = pd.DataFrame({"rid": ["a", "b", "c"], "text": ["I will start using IDPs with my students.", "", "none"],
+                          "wave": ["w1", "w1", "w2"]})
+    tagged = model.tag(frame, "text", "rid")
+    assert list(tagged.columns) == ["rid", "text", "wave", *output_columns(codebook)]
+    assert tagged.loc[0, "written_plans"] == 1
+    assert "written_plans" in tagged.loc[0, "suggested_codes"].split("; ")
+    assert tagged.loc[1, codebook.ids].sum() == 0 and tagged.loc[1, "needs_review"] == 1
+    assert tagged[[f"score_{c}" for c in codebook.ids]].iloc[1].isna().all()
+    assert len(tagged) == 3
+
+
+def test_load_gives_the_same_scores_as_the_trained_model(trained_dir, codebook, coded):
+    texts = coded["answer"].head(20).tolist()
+    fresh = CodingModel(codebook).fit(coded, "answer")
+    loaded = CodingModel.load(trained_dir, codebook=codebook)
+    np.testing.assert_allclose(loaded.predict_proba(texts), fresh.predict_proba(texts), atol=1e-6)
+
+
+@pytest.fixture()
+def copy_of(trained_dir, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(trained_dir, target)
+    return target
+
+
+def test_tampered_classifier_is_refused(copy_of):
+    with open(copy_of / "classifier.joblib", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match=r"classifier\.joblib differs from the file saved with this model \(sha256 mismatch\); refusing"):
+        CodingModel.load(copy_of)
+
+
+def test_missing_file_and_non_model_folder_are_refused(copy_of, tmp_path):
+    (copy_of / "codebook.yaml").unlink()
+    with pytest.raises(ModelError, match=r"codebook\.yaml is missing; the model folder is incomplete"):
+        CodingModel.load(copy_of)
+    with pytest.raises(ModelError, match=r"is not an opm-nlp model folder \(no metadata\.json\)"):
+        CodingModel.load(tmp_path)
+
+
+def test_other_codebook_is_refused(trained_dir, codebook):
+    other = parse_codebook(codebook.to_yaml().replace("Aligning expectations", "Expectations"), source="other.yaml")
+    with pytest.raises(ModelError, match=r"Codebook other\.yaml \(fingerprint [0-9a-f]{16}\) is not the one the model"):
+        CodingModel.load(trained_dir, codebook=other)
+
+
+def test_version_drift_warns(copy_of):
+    meta = json.loads((copy_of / "metadata.json").read_text())
+    meta["versions"]["scikit-learn"] = "0.0.1"
+    (copy_of / "metadata.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"saved with scikit-learn 0\.0\.1"):
+        CodingModel.load(copy_of)
+
+
+def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
+    model = CodingModel(codebook, method="keyword").fit(coded, "answer")
+    assert model.embedder is None and model.metadata["cv_metrics"] is None
+    tagged = model.tag(pd.DataFrame({"id": ["1"], "t": ["Revisit expectations with an IDP"]}), "t", "id")
+    assert tagged.loc[0, "suggested_codes"] == "aligning_expectations; written_plans"

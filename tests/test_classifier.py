@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from opm_nlp.classifier import EmbeddingClassifier, FewExamplesWarning, KeywordClassifier, best_threshold
+from opm_nlp.exceptions import DataError
+
+
+def test_best_threshold_maximises_f1():
+    y = np.array([0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.6, 0.5, 0.7, 0.9])
+    # cutting between 0.5 and 0.1 keeps all three positives and one negative: F1 = 6/7
+    assert best_threshold(y, scores) == pytest.approx(0.3)
+    assert best_threshold(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4])) == 0.5
+
+
+def test_keyword_classifier_matches_stems_lemmas_and_phrases():
+    clf = KeywordClassifier([["expect"], ["idp", "development plan"], ["listen"]]).fit()
+    got = clf.predict(["I will revisit Expectations.", "we now use IDPs", "a development plan", "planned development",
+                       "Listened more", ""])
+    assert got.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]]
+
+
+def test_embedding_classifier_learns_themes_from_few_examples():
+    X = ["I will listen more carefully", "listen actively to my students", "more active listening",
+         "be a better listener", "hear them out before answering", "listen without interrupting",
+         "start using an IDP", "use individual development plans", "IDPs for everyone",
+         "write a mentoring plan with each student", "a written development plan", "draft a mentoring compact"]
+    Y = np.array([[1, 0]] * 6 + [[0, 1]] * 6)
+    clf = EmbeddingClassifier(cv=3).fit(X, Y)
+    assert clf.thresholds_.shape == (2,)
+    assert clf.oof_scores_.shape == (12, 2)
+    new = clf.predict(["listening to my mentee more", "an individual development plan"])
+    assert new.tolist() == [[1, 0], [0, 1]]
+    proba = clf.predict_proba(["listening to my mentee more"])
+    assert proba.shape == (1, 2) and ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_codes_with_few_or_no_positives_train_with_a_warning():
+    X = [f"answer number {i} about listening" for i in range(12)]
+    Y = np.zeros((12, 3), dtype=int)
+    Y[:6, 0] = 1
+    Y[0, 1] = 1  # one positive only; column 2 has none
+    with pytest.warns(FewExamplesWarning, match=r"Code #1 has 1 positive answers of 12"):
+        clf = EmbeddingClassifier(cv=3).fit(X, Y)
+    proba = clf.predict_proba(["something new"])
+    assert proba[0, 2] == 0.0
+    assert clf.thresholds_[1] == 0.5
+
+
+@pytest.mark.parametrize("kwargs, Y, message", [
+    ({}, np.array([1, 0]), r"Y must be a 2-D 0/1 array"),
+    ({}, np.array([[1], [0], [1]]), r"X has 2 answers but Y has 3 rows"),
+    ({}, np.array([[2], [0]]), r"Y must contain only 0 and 1"),
+    ({"class_weight": "auto"}, np.array([[1], [0]]),
+     r"The 'class_weight' parameter of EmbeddingClassifier must be 'balanced' or None\. Got 'auto' instead\."),
+    ({"cv": 1}, np.array([[1], [0]]), r"The 'cv' parameter of EmbeddingClassifier must be an int >= 2\. Got 1"),
+])
+def test_bad_training_input_is_rejected(kwargs, Y, message):
+    with pytest.raises(DataError, match=message):
+        EmbeddingClassifier(**kwargs).fit(["a", "b"], Y)
+
+
+def test_predict_before_fit_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        EmbeddingClassifier().predict(["x"])

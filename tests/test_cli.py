@@ -1,0 +1,137 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from opm_nlp.cli import cli
+
+from .conftest import CODEBOOK, CODED, NEW_WAVE, ROOT
+
+COLS = ["--text-col", "answer", "--id-col", "response_id"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def all_commands(group=cli, prefix=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from all_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,)
+
+
+@pytest.mark.parametrize("command", list(all_commands()), ids=" ".join)
+def test_every_command_has_help_with_an_example(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "opm-nlp " + " ".join(command) in result.output
+
+
+def test_python_m_and_help_do_not_import_torch():
+    code = ("import sys; from opm_nlp.cli import main; sys.argv=['opm-nlp','--help'];\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, 'heavy import at start-up'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "opm_nlp", "--help"], capture_output=True, text=True, check=True)
+    assert "Suggest codes for new answers" in result.stdout
+
+
+def test_codebook_validate_lists_codes_as_a_tree():
+    result = run("codebook", "validate", CODEBOOK)
+    assert result.exit_code == 0
+    assert "valid codebook 'OPM behaviour change' version 1.0, 12 codes" in result.output
+    assert "\n    relationship_phases: Phases of the relationship" in result.output
+
+
+def test_invalid_codebook_is_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncodes:\n  - id: a\n    label: A\n")
+    result = run("codebook", "validate", bad)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {bad}, code #1 (line 3) 'a': missing 'definition'. Every code needs a label and a definition.\n"
+
+
+def test_train_tag_evaluate_round_trip(tmp_path, trained_dir):
+    small = pd.read_csv(CODED, dtype=str).head(60)
+    small.to_csv(tmp_path / "coded.csv", index=False)
+    out = tmp_path / "kw"
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "coded.csv", *COLS, "--out", out,
+                 "--method", "keyword", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"Model written to {out}" in result.output
+
+    tagged_path = tmp_path / "tagged.xlsx"
+    result = run("tag", trained_dir, NEW_WAVE, *COLS, "--out", tagged_path, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "Tagged 175 answers (3 empty);" in result.output
+    tagged = pd.read_excel(tagged_path, dtype={"response_id": str})
+    source = pd.read_csv(NEW_WAVE, dtype=str, keep_default_na=False)
+    assert tagged["response_id"].tolist() == source["response_id"].tolist()
+    assert {"wave", "institution", "role", "aligning_expectations", "score_aligning_expectations",
+            "suggested_codes", "needs_review"} <= set(tagged.columns)
+
+    report = tmp_path / "eval.json"
+    result = run("evaluate", trained_dir, "--data", CODED, *COLS, "--second-coder", tmp_path / "coded.csv",
+                 "--json", report)
+    assert result.exit_code == 0, result.output
+    assert "Model vs opm_coded_illustrative.csv: 387 answers" in result.output
+    assert "On the 60 answers both people coded" in result.output
+    figures = json.loads(report.read_text())
+    assert figures["kappa_comparison"]["aligning_expectations"]["kappa_human_human"] == 1.0
+    assert 0 < figures["model_vs_human"]["macro"]["f1"] <= 1
+
+
+def test_train_reports_combined_files_and_changed_labels(tmp_path):
+    first = pd.read_csv(CODED, dtype=str).head(40)
+    second = first.head(5).copy()
+    second["structure"] = "1"
+    first.to_csv(tmp_path / "a.csv", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    changed = int((first.head(5)["structure"] != "1").sum())
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "a.csv", "--data", tmp_path / "b.csv",
+                 *COLS, "--out", tmp_path / "m", "--method", "keyword")
+    assert result.exit_code == 0, result.output
+    assert f"Combined 2 files: 40 answers; later files changed {changed} labels." in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tag", "{model}", NEW_WAVE, "--text-col", "text", "--id-col", "response_id", "--out", "{tmp}/o.csv"],
+     "Error: Column 'text' not found in {new}. Columns: ['response_id', 'answer', 'wave', 'institution', 'role']. "
+     "Pass --text-col with the column that holds the answers.\n"),
+    (["tag", "{tmp}", NEW_WAVE, *COLS, "--out", "{tmp}/o.csv"],
+     "Error: {tmp} is not an opm-nlp model folder (no metadata.json). Train one with: opm-nlp train ... --out {tmp}\n"),
+    (["tag", "{model}", NEW_WAVE, *COLS, "--out", "{tmp}/o.docx"],
+     "Error: {tmp}/o.docx: unsupported file type '.docx'. Use .csv, .tsv, .xlsx or .parquet.\n"),
+    (["train", "--codebook", CODEBOOK, "--data", NEW_WAVE, *COLS, "--out", "{tmp}/m"],
+     "Error: {new}: no code columns found. Expected one 0/1 column per code id"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, trained_dir, args, message):
+    fill = {"model": trained_dir, "tmp": tmp_path, "new": NEW_WAVE}
+    result = run(*[str(a).format(**fill) for a in args])
+    assert result.exit_code == 1
+    assert result.output.startswith(message.format(**fill))
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.docx").exists()
+
+
+def test_demo_writes_tagged_table_and_frequencies(tmp_path):
+    result = run("demo", "--out", tmp_path / "d", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "invented answers, not study data" in result.output
+    tagged = pd.read_csv(tmp_path / "d" / "tagged.csv")
+    frequencies = pd.read_csv(tmp_path / "d" / "theme_frequencies.csv")
+    assert len(tagged) == 175
+    assert frequencies.set_index("code")["respondents"].to_dict() == {
+        c: int(tagged[c].sum()) for c in frequencies["code"]}
+
+
+def test_default_model_matches_the_shipped_codebook(codebook):
+    from opm_nlp.bundle import CodingModel
+
+    model = CodingModel.load(ROOT / "models" / "opm_default", codebook=codebook)
+    assert model.metadata["training"]["sources"] == [CODED.name]

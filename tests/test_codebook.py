@@ -1,0 +1,78 @@
+import pytest
+
+from opm_nlp.codebook import Codebook, load_codebook, parse_codebook
+from opm_nlp.exceptions import CodebookError
+
+GOOD = """
+name: Test
+version: "1"
+codes:
+  - id: parent_code
+    label: Parent
+    definition: A parent.
+  - id: child_code
+    label: Child
+    definition: A child.
+    parent: parent_code
+    keywords: [Expect, "development plan"]
+"""
+
+
+def test_shipped_codebook_is_valid_and_covers_the_study_themes(codebook):
+    expected = {"aligning_expectations", "relationship_attention", "relationship_phases", "active_communication",
+                "written_plans", "goal_setting", "structure", "self_reflection", "no_change", "other",
+                "change_made", "change_intended"}
+    assert set(codebook.ids) == expected
+    assert codebook["relationship_phases"].parent == "relationship_attention"
+    assert all(code.definition and code.examples and code.keywords for code in codebook.codes)
+
+
+def test_parse_keeps_order_hierarchy_and_lowercases_keywords():
+    cb = parse_codebook(GOOD)
+    assert cb.ids == ["parent_code", "child_code"]
+    assert cb.ancestors("child_code") == ["parent_code"]
+    assert [c.id for c in cb.children(None)] == ["parent_code"]
+    assert cb["child_code"].keywords == ("expect", "development plan")
+
+
+def test_yaml_round_trip_keeps_fingerprint():
+    cb = parse_codebook(GOOD)
+    again = parse_codebook(cb.to_yaml())
+    assert again == cb
+    assert again.fingerprint == cb.fingerprint
+
+
+def test_fingerprint_ignores_comments_but_not_content():
+    cb = parse_codebook(GOOD)
+    assert parse_codebook("# a comment\n" + GOOD).fingerprint == cb.fingerprint
+    assert parse_codebook(GOOD.replace("A child.", "A young one.")).fingerprint != cb.fingerprint
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace("id: child_code", "id: parent_code"),
+     r"test.yaml, code #2 \(line 8\): duplicate code id 'parent_code' \(first defined at test.yaml, code #1 \(line 5\)\)"),
+    (GOOD.replace("parent: parent_code", "parent: nobody"),
+     r"code 'child_code' has unknown parent 'nobody'\. Use one of the code ids"),
+    (GOOD.replace("    definition: A parent.", "    definition: A parent.\n    parent: child_code"),
+     r"the code hierarchy has a cycle: (parent_code -> child_code -> parent_code|child_code -> parent_code -> child_code)"),
+    (GOOD.replace("    definition: A child.\n", ""), r"'child_code': missing 'definition'"),
+    (GOOD.replace("    keywords:", "    colour: red\n    keywords:"), r"unknown key\(s\) \['colour'\]"),
+    (GOOD.replace("version:", "verison:"), r"unknown top-level key\(s\) \['verison'\]"),
+    (GOOD.replace("id: child_code", "id: Child Code"), r"code id 'Child Code' is not snake_case"),
+    (GOOD.replace("label: Child", "label: [Child"), r"test.yaml: invalid YAML at line \d+, column \d+"),
+    ("name: x\ncodes: []\n", r"'codes' must be a non-empty list"),
+    ("- just\n- a list\n", r"expected a mapping with keys"),
+])
+def test_invalid_codebooks_name_the_problem_and_place(text, message):
+    with pytest.raises(CodebookError, match=message):
+        parse_codebook(text, source="test.yaml")
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CodebookError, match=r"Codebook file not found: .*nope\.yaml"):
+        load_codebook(tmp_path / "nope.yaml")
+
+
+def test_from_dict_rejects_bad_colour():
+    with pytest.raises(CodebookError, match=r"'color' must look like '#1f77b4'"):
+        Codebook.from_dict({"name": "x", "codes": [{"id": "a", "label": "A", "definition": "d", "color": "red"}]})
