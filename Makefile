@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-opm-nlp
 TORCH := torch==2.13.0
 
-.PHONY: setup demo test model bench clean
+.PHONY: setup demo test test-deps model bench clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,21 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/opm-nlp demo --out demo_output
 
-test: setup
-	$(BIN)/python -m pytest
+# Label Studio (the review server the tests drive) lives in its own venv: it pins its own stack.
+LS_VENV := .venv-ls
+LS_STAMP := $(LS_VENV)/.installed-label-studio
+
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet 'label-studio>=1.23,<1.24'
+	touch $(LS_STAMP)
+
+# Headless Chromium (Debian's package) opens the HTML report in the tests.
+test-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup test-deps $(LS_STAMP)
+	OPM_NLP_REQUIRE_CHROMIUM=1 OPM_NLP_REQUIRE_LABEL_STUDIO=1 $(BIN)/python -m pytest
 
 # Rebuild the shipped default model from the illustrative coded answers.
 model: setup
@@ -29,4 +42,4 @@ model: setup
 	    --text-col answer --id-col response_id --out models/opm_default
 
 clean:
-	rm -rf demo_output .pytest_cache
+	rm -rf demo_output .pytest_cache build

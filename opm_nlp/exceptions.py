@@ -22,3 +22,15 @@ class ModelError(OpmNlpError):
 
 class NotFittedError(OpmNlpError, AttributeError):
     """An estimator was used before ``fit``."""
+
+
+class SpecError(OpmNlpError):
+    """A pre/post spec file is missing, malformed, or names columns the answers table lacks."""
+
+
+class ReviewError(OpmNlpError):
+    """A review project or review file is missing, inconsistent, or does not match the codebook."""
+
+
+class ServerError(OpmNlpError):
+    """A review server cannot be reached, or refused the request (wrong URL or API key)."""

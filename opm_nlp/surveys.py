@@ -12,7 +12,8 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,7 @@ def read_table(path: str | Path, encoding: str | None = None, sheet: str | int |
         raise DataError(f"File not found: {path}.")
     try:
         if kind == "csv":
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            return _read_csv(path, sep, encoding)
+            return _read_csv(path, _separator(path), encoding)
         if kind == "excel":
             frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
             frame.columns = [str(c) for c in frame.columns]
@@ -106,6 +106,83 @@ def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
     raise DataError(f"{path}: cannot decode the file; pass --encoding.")  # latin-1 never fails
 
 
+def detect_encoding(path: Path) -> str:
+    """The first of UTF-8 (with or without BOM), cp1252 and latin-1 that decodes the whole file.
+
+    Reads the file in blocks, so memory stays flat on large files.
+    """
+    import codecs
+
+    for encoding in _FALLBACK_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "latin-1"
+
+
+def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
+    """Read a CSV, XLSX or Parquet file as DataFrames of at most ``chunk_size`` rows.
+
+    Cells are read as :func:`read_table` reads them; memory holds one chunk at a time.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    if not path.is_file():
+        raise DataError(f"File not found: {path}.")
+    try:
+        if kind == "csv":
+            enc = encoding or detect_encoding(path)
+            try:
+                reader = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding=enc,
+                                     chunksize=chunk_size)
+            except pd.errors.EmptyDataError:
+                raise DataError(f"{path}: the file is empty; expected a header row and answers.") from None
+            with reader:
+                yield from reader
+        elif kind == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+                yield batch.to_pandas()
+        else:
+            yield from _iter_xlsx(path, chunk_size)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not valid {encoding} text. Check the file's encoding, or omit --encoding "
+                        f"to detect it.") from None
+    except LookupError:
+        raise DataError(f"Unknown encoding '{encoding}'. Use e.g. utf-8, cp1252 or latin-1.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a well-formed CSV file: {str(exc).strip()}.") from None
+
+
+def _iter_xlsx(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{path}: the first sheet is empty; expected a header row and answers.")
+        columns = [str(c) for c in header]
+        block: list = []
+        for row in rows:
+            block.append(row)
+            if len(block) == chunk_size:
+                yield pd.DataFrame(block, columns=columns, dtype=object)
+                block = []
+        if block:
+            yield pd.DataFrame(block, columns=columns, dtype=object)
+    finally:
+        workbook.close()
+
+
 def _require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str, hint: str) -> None:
     for column in columns:
         if column not in frame.columns:
@@ -138,8 +215,13 @@ def read_responses(
     return check_responses(frame, text_col, id_col, source=str(path))
 
 
-def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str = "the table") -> pd.DataFrame:
-    """Validate and normalise an answers table already in memory (see :func:`read_responses`)."""
+def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str = "the table",
+                    first_row: int = 0) -> pd.DataFrame:
+    """Validate and normalise an answers table already in memory (see :func:`read_responses`).
+
+    ``first_row`` is the 0-based position of the frame's first row in its file, so that error
+    messages give the file's row numbers when the file is read in chunks.
+    """
     _require_columns(frame, [id_col], source, "Pass --id-col with the column that identifies each response.")
     _require_columns(frame, [text_col], source, "Pass --text-col with the column that holds the answers.")
     frame = frame.copy()
@@ -148,13 +230,13 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
     empty_ids = np.flatnonzero(frame[id_col].eq("").to_numpy())
     if len(empty_ids):
         raise DataError(
-            f"{source}: column '{id_col}' is empty in row {_row(empty_ids[0])}"
+            f"{source}: column '{id_col}' is empty in row {_row(first_row + empty_ids[0])}"
             f"{f' and {len(empty_ids) - 1} more' if len(empty_ids) > 1 else ''}; every response needs an id."
         )
     duplicated = frame[id_col][frame[id_col].duplicated()]
     if len(duplicated):
         first = duplicated.iloc[0]
-        rows = [_row(i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
+        rows = [_row(first_row + i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
         raise DataError(
             f"{source}: response id '{first}' appears more than once (rows {rows})"
             f"{f'; {duplicated.nunique()} ids are repeated' if duplicated.nunique() > 1 else ''}. "
@@ -364,6 +446,37 @@ def combine_coded(frames: Sequence[pd.DataFrame], codebook: Codebook, id_col: st
     return combined.reset_index(drop=True), changed
 
 
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Give a temporary path beside ``path``; on success rename it over ``path``, else remove it.
+
+    Readers never see a half-written file, and a failed or interrupted write leaves the old file
+    (if any) untouched. The file gets the permissions a newly created file would (the umask).
+
+    Examples
+    --------
+    >>> with atomic_output("out.csv") as tmp:   # doctest: +SKIP
+    ...     frame.to_csv(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; an output is an ordinary file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame to CSV, XLSX or Parquet (by extension), atomically.
 
@@ -373,45 +486,51 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     kind = _kind(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(path) as tmp:
         if kind == "csv":
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            frame.to_csv(tmp, index=False, sep=sep, encoding="utf-8")
+            frame.to_csv(tmp, index=False, sep=_separator(path), encoding="utf-8")
         elif kind == "excel":
             write_xlsx({"data": frame}, tmp)
         else:
             frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def _separator(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
     """Write DataFrames as sheets of an XLSX workbook, with formula-like text kept as text."""
     from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
 
     workbook = Workbook()
     workbook.remove(workbook.active)
     for title, frame in sheets.items():
-        sheet = workbook.create_sheet(title=title[:31])
-        sheet.append([str(c) for c in frame.columns])
-        for row in frame.itertuples(index=False):
-            sheet.append([_cell(v) for v in row])
-        for cell_row in sheet.iter_rows(min_row=2):
-            for cell in cell_row:
-                if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
-                    cell.data_type = "s"  # openpyxl would otherwise store it as a formula
-        for j, column in enumerate(frame.columns, start=1):
-            sheet.column_dimensions[get_column_letter(j)].width = min(60, max(10, len(str(column)) + 2))
-        sheet.freeze_panes = "A2"
+        add_sheet(workbook, title, frame)
     workbook.save(path)
+
+
+def add_sheet(workbook, title: str, frame: pd.DataFrame):
+    """Append a DataFrame to an openpyxl workbook as a sheet; formula-like text is stored as text.
+
+    Cells starting with ``=``, ``+``, ``-`` or ``@`` would otherwise be stored as formulas that a
+    spreadsheet runs when the file is opened.
+    """
+    from openpyxl.utils import get_column_letter
+
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append([str(c) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        sheet.append([_cell(v) for v in row])
+    for cell_row in sheet.iter_rows(min_row=2):
+        for cell in cell_row:
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+    for j, column in enumerate(frame.columns, start=1):
+        sheet.column_dimensions[get_column_letter(j)].width = min(60, max(10, len(str(column)) + 2))
+    sheet.freeze_panes = "A2"
+    return sheet
 
 
 def _cell(value: object) -> object:
@@ -431,14 +550,6 @@ def write_json(data: object, path: str | Path) -> Path:
     import json
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, ensure_ascii=False, default=str)
-            stream.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# Tests never touch the user's embedding cache; one fresh cache per test session.
+os.environ["OPM_NLP_CACHE_DIR"] = tempfile.mkdtemp(prefix="opm-nlp-test-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEBOOK = ROOT / "codebook" / "opm_behavior_change.yaml"

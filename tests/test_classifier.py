@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from opm_nlp.classifier import EmbeddingClassifier, FewExamplesWarning, KeywordClassifier, best_threshold
+from opm_nlp.classifier import (
+    EmbeddingClassifier,
+    FewExamplesWarning,
+    KeywordClassifier,
+    best_threshold,
+)
 from opm_nlp.exceptions import DataError
 
 

@@ -3,7 +3,13 @@ import pytest
 
 from opm_nlp.codebook import parse_codebook
 from opm_nlp.exceptions import DataError
-from opm_nlp.surveys import combine_coded, read_coded, read_responses, read_table, write_table
+from opm_nlp.surveys import (
+    combine_coded,
+    read_coded,
+    read_responses,
+    read_table,
+    write_table,
+)
 
 CB = parse_codebook("""
 name: t

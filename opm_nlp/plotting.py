@@ -1,0 +1,262 @@
+"""Charts of report tables: plain functions that take a table and return a matplotlib Figure.
+
+Each function takes a DataFrame made by :mod:`opm_nlp.report` (or :mod:`opm_nlp.prepost`) and returns a
+:class:`matplotlib.figure.Figure`, built without pyplot, so nothing here touches a display or global
+state. :func:`figure_to_svg` turns a figure into SVG text to inline in a self-contained HTML page.
+
+Examples
+--------
+>>> from opm_nlp.report import frequency_table
+>>> from opm_nlp.plotting import plot_frequencies
+>>> fig = plot_frequencies(frequency_table(coded, codebook, "answer"), codebook)   # doctest: +SKIP
+>>> fig.savefig("frequencies.png", dpi=150)                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import textwrap
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.codebook import Codebook
+
+if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn
+    from matplotlib.figure import Figure
+
+#: Colours for codes without a ``color`` in the codebook, and for groups (matplotlib's tab10).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+_INTERVAL = "95% Wilson interval"
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def code_colors(codebook: Codebook | None, code_ids: list[str]) -> list[str]:
+    """Colour of each code: the codebook's ``color``, else a palette colour by position."""
+    colors = []
+    for i, code_id in enumerate(code_ids):
+        color = codebook[code_id].color if codebook is not None and code_id in codebook else None
+        colors.append(color or PALETTE[i % len(PALETTE)])
+    return colors
+
+
+def _wrap(label: str, width: int = 28) -> str:
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+
+
+def _errors(frame: pd.DataFrame, value: str = "pct_of_answered") -> np.ndarray:
+    """Asymmetric error-bar lengths from ci_low/ci_high (0 where there is no interval).
+
+    At 0% or 100% a Wilson bound can differ from the estimate by rounding error; clipping keeps the
+    lengths non-negative, as matplotlib requires.
+    """
+    values = frame[value].to_numpy(float)
+    low = np.clip(np.nan_to_num(values - frame["ci_low"].to_numpy(float)), 0, None)
+    high = np.clip(np.nan_to_num(frame["ci_high"].to_numpy(float) - values), 0, None)
+    return np.vstack([low, high])
+
+
+def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None,
+                     title: str = "Respondents per theme") -> Figure:
+    """Horizontal bars: % of respondents who answered, per code, with 95% Wilson interval error bars.
+
+    Parameters
+    ----------
+    frequencies : DataFrame
+        From :func:`opm_nlp.report.frequency_table` (index: code ids; columns label, respondents,
+        pct_of_answered, ci_low, ci_high).
+    codebook : Codebook, optional
+        For the codes' colours.
+    """
+    n = len(frequencies)
+    fig = _figure(8, 0.42 * n + 1.4)
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    pct = np.nan_to_num(frequencies["pct_of_answered"].to_numpy(float))
+    ax.barh(y, pct, xerr=_errors(frequencies), color=code_colors(codebook, list(frequencies.index)),
+            capsize=3, error_kw={"elinewidth": 1, "ecolor": "#333333"})
+    upper = np.nan_to_num(frequencies["ci_high"].to_numpy(float))
+    for yi, x, count in zip(y, np.maximum(pct, upper), frequencies["respondents"]):
+        ax.text(x + 0.8, yi, f"n={int(count)}", va="center", fontsize=8, color="#333333")
+    ax.set_yticks(y, [_wrap(v) for v in frequencies["label"]], fontsize=9)
+    ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
+    ax.set_xlim(0, min(100, max(10.0, float(np.nanmax(upper, initial=0)) * 1.15 + 5)))
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _group_order(long: pd.DataFrame, by: str) -> list[str]:
+    return list(dict.fromkeys(long[by]))
+
+
+def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
+                title: str | None = None) -> Figure:
+    """Dot plot of % of answered per code and subgroup, with 95% Wilson intervals.
+
+    Parameters
+    ----------
+    long : DataFrame
+        From :func:`opm_nlp.report.group_frequencies`: one row per (group, code), with columns ``by``,
+        code, label, pct_of_answered, ci_low, ci_high.
+    by : str
+        The grouping column.
+    """
+    groups = _group_order(long, by)
+    codes = list(dict.fromkeys(long["code"]))
+    labels = long.drop_duplicates("code").set_index("code")["label"]
+    band = 0.8
+    step = band / max(len(groups), 1)
+    fig = _figure(8.5, max(3.0, len(codes) * (0.32 + 0.1 * len(groups))) + 1.4)
+    ax = fig.add_subplot()
+    base = np.arange(len(codes))[::-1].astype(float)
+    for k, group in enumerate(groups):
+        part = long[long[by] == group].set_index("code").reindex(codes)
+        offset = band / 2 - step * (k + 0.5)
+        ax.errorbar(part["pct_of_answered"].to_numpy(float), base + offset, xerr=_errors(part), fmt="o",
+                    markersize=4, capsize=2, elinewidth=1, color=PALETTE[k % len(PALETTE)],
+                    label=f"{group} (n={int(part['answered'].iloc[0]) if len(part) else 0})")
+    for y in base[:-1]:
+        ax.axhline(y - 0.5, color="#dddddd", linewidth=0.6)
+    ax.set_yticks(base, [_wrap(labels[c]) for c in codes], fontsize=9)
+    ax.set_ylim(-0.6, len(codes) - 0.4)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
+    ax.set_title(title or f"Themes by {by}", loc="left", fontsize=11)
+    fig.legend(title=by, fontsize=8, title_fontsize=9, loc="outside lower center", ncols=min(3, len(groups)),
+               frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = None, columns: int = 4,
+                    title: str | None = None) -> Figure:
+    """Small multiples: each code's % of answered across waves, with a 95% Wilson interval band.
+
+    Parameters
+    ----------
+    long : DataFrame
+        From :func:`opm_nlp.report.group_frequencies` with ``by=wave`` (waves in order).
+    wave : str
+        The wave column.
+    """
+    waves = _group_order(long, wave)
+    codes = list(dict.fromkeys(long["code"]))
+    colors = code_colors(codebook, codes)
+    rows = math.ceil(len(codes) / columns)
+    fig = _figure(2.4 * columns, 2.0 * rows + 0.8)
+    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    x = np.arange(len(waves))
+    top = float(np.nanmax(long["ci_high"].to_numpy(float), initial=10.0))
+    for ax, code_id, color in zip(axes.flat, codes, colors):
+        part = long[long["code"] == code_id].set_index(wave).reindex(waves)
+        ax.fill_between(x, part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float), color=color, alpha=0.2,
+                        linewidth=0)
+        ax.plot(x, part["pct_of_answered"].to_numpy(float), marker="o", markersize=3.5, color=color)
+        ax.set_title(_wrap(str(part["label"].iloc[0]), 30), fontsize=8.5, loc="left")
+        ax.set_ylim(0, min(100.0, top * 1.1 + 2))
+        ax.grid(axis="y", color="#eeeeee")
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in list(axes.flat)[len(codes):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xticks(x, [str(w) for w in waves], fontsize=8, rotation=45 if len(waves) > 4 else 0)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("% answered", fontsize=8)
+    fig.suptitle(title or f"Themes by {wave} ({_INTERVAL} shaded)", x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+def plot_cooccurrence(matrix: pd.DataFrame, codebook: Codebook | None = None,
+                      title: str = "Co-occurrence of themes (respondents with both)") -> Figure:
+    """Heat map of a code-by-code co-occurrence table, with the count in each cell.
+
+    The diagonal (respondents with the code at all) is shown in grey so it does not set the colour scale.
+
+    Parameters
+    ----------
+    matrix : DataFrame
+        From :func:`opm_nlp.report.cooccurrence`: square, indexed and columned by code ids.
+    """
+    from matplotlib import colormaps
+
+    codes = list(matrix.index)
+    labels = [codebook[c].label if codebook is not None and c in codebook else c for c in codes]
+    counts = matrix.to_numpy(dtype=float)
+    shown = counts.copy()
+    np.fill_diagonal(shown, np.nan)
+    n = len(codes)
+    fig = _figure(0.55 * n + 3.2, 0.5 * n + 2.2)
+    ax = fig.add_subplot()
+    cmap = colormaps["Blues"].with_extremes(bad="#e6e6e6")
+    vmax = max(1.0, float(np.nanmax(shown, initial=0)))
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=vmax)
+    for i in range(n):
+        for j in range(n):
+            dark = i != j and counts[i, j] > 0.6 * vmax
+            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "#222222", style="italic" if i == j else "normal")
+    ax.set_xticks(range(n), [textwrap.shorten(v, 24, placeholder="…") for v in labels], rotation=50, ha="right",
+                  fontsize=8)
+    ax.set_yticks(range(n), [_wrap(v, 26) for v in labels], fontsize=8)
+    fig.colorbar(image, ax=ax, shrink=0.6, label="respondents with both")
+    ax.set_title(title, loc="left", fontsize=11)
+    return fig
+
+
+def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and after") -> Figure:
+    """Dumbbell chart of each item's mean rating before and after.
+
+    Parameters
+    ----------
+    prepost : DataFrame
+        From :func:`opm_nlp.prepost.prepost_table` (index: item names; columns mean_before, mean_after, n).
+    """
+    n = len(prepost)
+    fig = _figure(8, 0.42 * n + 1.5)
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    before, after = prepost["mean_before"].to_numpy(float), prepost["mean_after"].to_numpy(float)
+    ax.hlines(y, np.fmin(before, after), np.fmax(before, after), color="#999999", linewidth=2)
+    ax.plot(before, y, "o", color="#9ecae1", markersize=7, label="before")
+    ax.plot(after, y, "o", color="#08519c", markersize=7, label="after")
+    ax.set_yticks(y, [_wrap(f"{item} (n={int(k)})", 34) for item, k in zip(prepost.index, prepost["n"])], fontsize=9)
+    ax.set_xlabel("mean rating")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def figure_to_svg(fig: Figure, name: str = "figure", description: str = "") -> str:
+    """SVG markup of a figure, ready to inline in HTML: no XML prolog, no metadata, text kept as text.
+
+    Parameters
+    ----------
+    fig : Figure
+        The chart.
+    name : str
+        Salt for the SVG's internal ids (distinct per figure, so several can share one page).
+    description : str
+        Accessible name (``aria-label``) of the image.
+    """
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+        fig.savefig(buffer, format="svg",
+                    metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    label = (description or name).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return text.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)

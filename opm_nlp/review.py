@@ -1,0 +1,296 @@
+"""Review: people confirm or correct the model's suggestions, and the result feeds training.
+
+This module holds what every review tool shares (Label Studio in :mod:`opm_nlp.labelstudio`, the
+spreadsheet in :mod:`opm_nlp.sheet`): reading a tagged table, how uncertain each suggestion is, the
+model version stamped on it, which rows a person has reviewed, and how often reviewers accept the
+model's codes.
+
+A *reviewed* table is the wide house format (one 0/1 column per code id) with the provenance columns
+of :mod:`opm_nlp.provenance`; only rows with ``reviewed`` = 1 carry human codes.
+
+Examples
+--------
+>>> from opm_nlp.review import review_agreement
+>>> table, summary = review_agreement(reviewed, codebook)  # doctest: +SKIP
+>>> summary["changed"], table.loc["goal_setting", "kappa"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.bundle import SCORE_PREFIX, SUGGESTED_COL
+from opm_nlp.codebook import Codebook, parse_codebook
+from opm_nlp.exceptions import ModelError, ReviewError
+from opm_nlp.provenance import REVIEWED_COL
+from opm_nlp.surveys import _parse_binary, code_lookup, to_wide
+
+logger = logging.getLogger(__name__)
+
+#: How unsure the model is about an answer, 0 (every score far from its threshold) to 1 (a score on it).
+UNCERTAINTY_COL = "uncertainty"
+#: Threshold assumed when the model's own thresholds are unknown (only a codebook was given).
+DEFAULT_THRESHOLD = 0.5
+
+
+def load_model_info(model_dir: str | Path) -> tuple[Codebook, dict]:
+    """Read a model folder's codebook and metadata without loading the classifier.
+
+    Reviewing needs only the codebook, the thresholds and the model's identity; loading the
+    embedding model for that would cost seconds and memory for nothing.
+
+    Raises
+    ------
+    ModelError
+        If the folder has no readable ``metadata.json`` or ``codebook.yaml``, or they disagree.
+    """
+    folder = Path(model_dir)
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
+                         f"Pass the folder written by opm-nlp train, or use --codebook.")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
+    codebook_path = folder / "codebook.yaml"
+    if not codebook_path.is_file():
+        raise ModelError(f"{folder}: codebook.yaml is missing; the model folder is incomplete. Retrain it.")
+    codebook = parse_codebook(codebook_path.read_text(encoding="utf-8"), source=str(codebook_path))
+    if codebook.fingerprint != metadata.get("codebook", {}).get("fingerprint"):
+        raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
+    return codebook, metadata
+
+
+def model_version(codebook: Codebook, metadata: dict | None = None) -> str:
+    """Name of the model behind the suggestions: codebook fingerprint and training time.
+
+    ``b78bcfecfe68896b@2026-11-26T08:11:10+00:00`` for a model; ``b78bcfecfe68896b@unknown-model``
+    when only the codebook is known.
+    """
+    if metadata:
+        fingerprint = metadata.get("codebook", {}).get("fingerprint", codebook.fingerprint)
+        return f"{fingerprint}@{metadata.get('created', 'unknown-time')}"
+    return f"{codebook.fingerprint}@unknown-model"
+
+
+def thresholds_of(codebook: Codebook, metadata: dict | None = None) -> np.ndarray:
+    """Decision threshold per code (codebook order) from model metadata, else 0.5."""
+    saved = (metadata or {}).get("thresholds") or {}
+    return np.array([float(saved.get(c, DEFAULT_THRESHOLD)) for c in codebook.ids])
+
+
+def uncertainty(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How unsure the model is about each answer, from 0 to 1.
+
+    Per code, 1 when the score sits on the threshold and 0 when it is as far from it as it can be
+    (0 or 1); the answer's uncertainty is the largest over codes. Answers without scores (empty
+    text) get 1.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_answers, n_codes)
+        Scores in [0, 1]; NaN for answers the model did not score.
+    thresholds : ndarray of shape (n_codes,)
+    """
+    scores = np.asarray(scores, dtype=float)
+    thresholds = np.asarray(thresholds, dtype=float)
+    room = np.where(scores >= thresholds, 1.0 - thresholds, thresholds)
+    closeness = 1.0 - np.abs(scores - thresholds) / np.maximum(room, 1e-9)
+    closeness = np.where(np.isnan(scores), 1.0, closeness)
+    if closeness.shape[1] == 0:
+        return np.ones(len(scores))
+    return np.clip(closeness.max(axis=1), 0.0, 1.0)
+
+
+def read_tagged(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = None, id_col: str | None = None,
+                source: str = "the tagged table") -> tuple[pd.DataFrame, np.ndarray, str, str]:
+    """Check a table written by ``opm-nlp tag`` and return it with its scores.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The tagged table as read from file.
+    codebook : Codebook
+        The codebook the answers were tagged with.
+    text_col, id_col : str, optional
+        Answer and id columns; by default the first two columns, where ``opm-nlp tag`` puts them.
+
+    Returns
+    -------
+    tagged : DataFrame
+        The table with 0/1 code columns parsed (wide format; other columns kept).
+    scores : ndarray of shape (n_answers, n_codes)
+        ``score_<code>`` as floats (NaN for empty answers).
+    text_col, id_col : str
+        The columns used.
+    """
+    columns = [str(c) for c in frame.columns]
+    if id_col is None or text_col is None:
+        if len(columns) < 2:
+            raise ReviewError(f"{source}: expected the id and answer columns first (as opm-nlp tag writes "
+                              f"them); found columns {columns}. Pass --id-col and --text-col.")
+        id_col = id_col or columns[0]
+        text_col = text_col or columns[1]
+    score_cols = [SCORE_PREFIX + c for c in codebook.ids]
+    missing = [c for c in score_cols if c not in columns]
+    if missing:
+        raise ReviewError(
+            f"{source}: score column(s) {missing[:3]}{' ...' if len(missing) > 3 else ''} not found; expected the "
+            f"output of opm-nlp tag with this codebook (one score_<code> column per code). Tag the answers "
+            f"first: opm-nlp tag MODEL_DIR answers.csv --text-col ... --id-col ... --out tagged.csv"
+        )
+    for name, column in (("--id-col", id_col), ("--text-col", text_col)):
+        if column in codebook.ids or column.startswith(SCORE_PREFIX):
+            raise ReviewError(f"{source}: '{column}' is a code or score column, not the {name[2:-4]} column. "
+                              f"Pass {name}.")
+    tagged = to_wide(frame, codebook, text_col, id_col, format="wide", source=source)
+    scores = np.column_stack([pd.to_numeric(tagged[c], errors="coerce").to_numpy(dtype=float)
+                              for c in score_cols])
+    return tagged, scores, text_col, id_col
+
+
+def split_codes(value: object, codebook: Codebook, where: str = "suggested_codes") -> list[str]:
+    """Code ids from a ``"a; b"`` cell (ids or labels, separated by ``;``, ``,`` or ``|``)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    lookup = code_lookup(codebook)
+    out = []
+    for part in str(value).replace("|", ";").replace(",", ";").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        code_id = lookup.get(part.lower())
+        if code_id is None:
+            raise ReviewError(f"{where}: unknown code '{part}'; the codebook has {codebook.ids}. "
+                              f"Use the codebook the answers were tagged with.")
+        out.append(code_id)
+    return out
+
+
+def suggestion_matrix(frame: pd.DataFrame, codebook: Codebook, source: str = "the table") -> np.ndarray:
+    """The model's suggestion (n_answers, n_codes) 0/1, read from the ``suggested_codes`` column."""
+    if SUGGESTED_COL not in frame.columns:
+        raise ReviewError(f"{source}: no '{SUGGESTED_COL}' column, so the model's suggestion is unknown. "
+                          f"Expected a file from opm-nlp review pull or review sheet.")
+    index = {c: j for j, c in enumerate(codebook.ids)}
+    matrix = np.zeros((len(frame), len(codebook)), dtype=int)
+    for i, value in enumerate(frame[SUGGESTED_COL].tolist()):
+        for code_id in split_codes(value, codebook, f"{source}, column '{SUGGESTED_COL}', row {i + 2}"):
+            matrix[i, index[code_id]] = 1
+    return matrix
+
+
+def reviewed_mask(frame: pd.DataFrame, source: str = "the table") -> np.ndarray:
+    """Boolean array: True where ``reviewed`` is 1 (blank counts as not reviewed).
+
+    Raises
+    ------
+    DataError
+        If a ``reviewed`` cell is neither 0/1 nor blank (nor yes/no, true/false, x).
+    """
+    if REVIEWED_COL not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    return _parse_binary(frame[REVIEWED_COL].reset_index(drop=True), REVIEWED_COL, source).to_numpy() == 1
+
+
+def keep_reviewed(frame: pd.DataFrame, codebook: Codebook, source: str = "the table") -> tuple[pd.DataFrame, int, int]:
+    """Drop rows no person has reviewed from a coded table, so they are never taken as human codes.
+
+    A table without a ``reviewed`` column is returned unchanged. In a review file, rows with
+    ``reviewed`` 0 or blank hold the model's suggestion, not a person's decision.
+
+    Returns
+    -------
+    kept : DataFrame
+        The reviewed rows.
+    left_out : int
+        Rows dropped.
+    edited_unmarked : int
+        Of those, rows whose codes differ from ``suggested_codes``: someone edited them but did
+        not mark them reviewed (worth telling the user).
+    """
+    if REVIEWED_COL not in frame.columns:
+        return frame, 0, 0
+    mask = reviewed_mask(frame, source)
+    edited = 0
+    if SUGGESTED_COL in frame.columns and (~mask).any():
+        suggested = suggestion_matrix(frame, codebook, source)
+        codes = frame[codebook.ids].to_numpy(dtype=int)  # read_coded has parsed them
+        edited = int(((codes != suggested).any(axis=1) & ~mask).sum())
+    return frame[mask].reset_index(drop=True), int((~mask).sum()), edited
+
+
+def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "the reviewed table"
+                     ) -> tuple[pd.DataFrame, dict]:
+    """How often reviewers accepted or changed the model's codes, per code.
+
+    Only rows with ``reviewed`` = 1 count. The reviewer is the reference: precision is the share of
+    the model's suggestions the reviewer kept; recall the share of the reviewer's codes the model
+    had suggested.
+
+    Parameters
+    ----------
+    reviewed : DataFrame
+        Wide table with the reviewer's 0/1 code columns, ``suggested_codes`` and ``reviewed``.
+    codebook : Codebook
+
+    Returns
+    -------
+    table : DataFrame
+        Index: code ids, then ``micro`` and ``macro``. Columns: label, suggested (model positives),
+        kept, removed, added (by the reviewer), agreement (share of reviewed answers where the
+        reviewer's 0/1 equals the model's), precision, recall, kappa (model vs reviewer).
+    summary : dict
+        ``reviewed`` (answers), ``changed`` (answers whose codes the reviewer changed),
+        ``accepted_share`` (answers accepted unchanged / reviewed).
+    """
+    from opm_nlp.evaluation import agreement_table
+
+    missing = [c for c in codebook.ids if c not in reviewed.columns]
+    if missing:
+        raise ReviewError(f"{source}: code column(s) {missing} missing; expected one 0/1 column per code id.")
+    reviewed = reviewed.reset_index(drop=True)
+    mask = reviewed_mask(reviewed, source)
+    human = np.column_stack([_parse_binary(reviewed[c], c, source).to_numpy() for c in codebook.ids])[mask]
+    model = suggestion_matrix(reviewed, codebook, source)[mask]
+    n = int(mask.sum())
+    changed = int((human != model).any(axis=1).sum())
+    summary = {"reviewed": n, "changed": changed,
+               "accepted_share": (n - changed) / n if n else float("nan")}
+    base = agreement_table(human, model, codebook.ids, codebook.labels)
+    kept = (human & model).sum(axis=0)
+    removed = ((model == 1) & (human == 0)).sum(axis=0)
+    added = ((model == 0) & (human == 1)).sum(axis=0)
+    same = (human == model).mean(axis=0) if n else np.full(len(codebook), np.nan)
+    table = pd.DataFrame({
+        "label": base["label"],
+        "suggested": base["predicted"],
+        "kept": [*kept, kept.sum(), kept.sum()],
+        "removed": [*removed, removed.sum(), removed.sum()],
+        "added": [*added, added.sum(), added.sum()],
+        "agreement": [*same, same.mean() if n else np.nan, same.mean() if n else np.nan],
+        "precision": base["precision"], "recall": base["recall"], "kappa": base["kappa"],
+    }, index=base.index)
+    if not n:
+        table[["precision", "recall", "kappa"]] = np.nan
+    return table, summary
+
+
+def format_agreement(table: pd.DataFrame, summary: dict) -> str:
+    """Terminal text: the headline and the per-code table of :func:`review_agreement`."""
+    from opm_nlp.evaluation import format_table
+
+    n = summary["reviewed"]
+    if not n:
+        return "No reviewed answers yet: nothing to compare with the model."
+    head = (f"Reviewers accepted the model's codes unchanged on {n - summary['changed']} of {n} answers "
+            f"({summary['accepted_share']:.0%}) and changed them on {summary['changed']}.\n"
+            f"Per code, model suggestion vs reviewer (kept/removed/added by the reviewer; agreement = same "
+            f"0/1; kappa = Cohen's kappa):")
+    return head + "\n" + format_table(table)

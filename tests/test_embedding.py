@@ -1,0 +1,51 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from opm_nlp.embedding import Embedder, cache_root
+from opm_nlp.exceptions import ModelError
+
+TEXTS = ["I will listen more.", "Start using IDPs with every student this year, and revisit them.",
+         "none", "mtgs w/ agenda every 2 wks", "I will listen more."]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return Embedder(cache=False).encode(TEXTS)
+
+
+def test_torch_embeddings_are_normalised_and_deduplicated(reference):
+    assert reference.shape == (5, 384)
+    np.testing.assert_allclose(np.linalg.norm(reference, axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(reference[0], reference[4])
+
+
+@pytest.mark.parametrize("backend, min_cosine", [("onnx", 0.9999), ("onnx-int8", 0.95)])
+def test_onnx_backends_agree_with_torch(reference, backend, min_cosine):
+    vectors = Embedder(backend=backend, cache=False).encode(TEXTS)
+    cosine = (vectors * reference).sum(axis=1)
+    assert cosine.min() >= min_cosine
+    assert (cache_root() / "onnx").is_dir()  # the export is cached, not redone per run
+
+
+def test_disk_cache_skips_the_encoder_and_is_private(reference):
+    first = Embedder()
+    first.encode(TEXTS)
+    second = Embedder()
+    again = second.encode(TEXTS)
+    assert second.encoded_count == 0
+    np.testing.assert_allclose(again, reference, atol=1e-6)
+    files = list((cache_root() / "embeddings").glob("*.sqlite"))
+    assert files and all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
+    # the cache stores hashes of the answers, never their text
+    assert not any(b"IDPs" in f.read_bytes() for f in files)
+
+
+def test_unknown_backend_and_missing_model_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match=r"Unknown embedding backend 'gpu'\. Use one of \['torch', 'onnx', 'onnx-int8'\]"):
+        Embedder(backend="gpu")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(ModelError, match=r"is not a sentence-transformers model folder"):
+        Embedder(str(tmp_path))

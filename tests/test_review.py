@@ -1,0 +1,483 @@
+"""The review loop: Label Studio (a real server on loopback) and the review spreadsheet.
+
+The Label Studio tests start ``label-studio`` from ``$OPM_NLP_LABEL_STUDIO`` (default
+``.venv-ls/bin/label-studio`` in the repository) once per session; without it they are skipped, unless
+``OPM_NLP_REQUIRE_LABEL_STUDIO=1`` (then they fail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from opm_nlp.cli import cli
+from opm_nlp.codebook import parse_codebook
+from opm_nlp.exceptions import DataError, ReviewError, ServerError
+from opm_nlp.provenance import (
+    CHANGED_COL,
+    MODEL_VERSION_COL,
+    REVIEWED_AT_COL,
+    REVIEWED_COL,
+    REVIEWER_COL,
+)
+
+from .conftest import CODEBOOK, CODED, NEW_WAVE, ROOT
+
+DEFAULT_MODEL = ROOT / "models" / "opm_default"
+LS_BINARY = Path(os.environ.get("OPM_NLP_LABEL_STUDIO") or ROOT / ".venv-ls" / "bin" / "label-studio")
+COLS = ["--text-col", "answer", "--id-col", "response_id"]
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """A fresh Label Studio on loopback, with its own data dir, HOME, user and API token."""
+    if not LS_BINARY.is_file():
+        reason = (f"Label Studio not installed at {LS_BINARY} (set OPM_NLP_LABEL_STUDIO, or: python3 -m venv "
+                  f".venv-ls && .venv-ls/bin/pip install label-studio)")
+        if os.environ.get("OPM_NLP_REQUIRE_LABEL_STUDIO") == "1":
+            pytest.fail(reason + "; OPM_NLP_REQUIRE_LABEL_STUDIO=1 requires it.")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("label-studio")
+    (root / "home").mkdir()
+    port = free_port()
+    user, token = "reviewer@example.com", secrets.token_hex(20)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env.update({
+        "HOME": str(root / "home"), "LABEL_STUDIO_USERNAME": user, "LABEL_STUDIO_PASSWORD": secrets.token_hex(12),
+        "LABEL_STUDIO_USER_TOKEN": token, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
+        "LABEL_STUDIO_COLLECT_ANALYTICS": "false", "LABEL_STUDIO_SENTRY_DSN": "",
+        "LABEL_STUDIO_FRONTEND_SENTRY_DSN": "",
+    })
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(LS_BINARY), "start", "--internal-host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(root / "data"), "--no-browser"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"Label Studio exited ({process.returncode}): "
+                            f"{(root / 'server.log').read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"Label Studio did not come up on {url} in 240 s: "
+                            f"{(root / 'server.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(1)
+        yield {"url": url, "key": token, "user": user, "env": {"LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}}
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def tagged_wave(tmp_path_factory) -> dict:
+    """24 answers of the illustrative new wave tagged by the shipped model: wave 1 = the first 16."""
+    from opm_nlp.bundle import CodingModel
+    from opm_nlp.surveys import read_responses, write_table
+
+    folder = tmp_path_factory.mktemp("tagged")
+    answers = read_responses(NEW_WAVE, "answer", "response_id").head(24)
+    tagged = CodingModel.load(DEFAULT_MODEL).tag(answers, "answer", "response_id")
+    write_table(tagged.head(16), folder / "wave1.csv")
+    write_table(tagged, folder / "wave2.csv")
+    return {"wave1": folder / "wave1.csv", "wave2": folder / "wave2.csv", "tagged": tagged}
+
+
+@pytest.fixture(scope="session")
+def codebook_():
+    from opm_nlp import load_codebook
+
+    return load_codebook(CODEBOOK)
+
+
+def sdk(label_studio):
+    from label_studio_sdk import LabelStudio
+
+    return LabelStudio(base_url=label_studio["url"], api_key=label_studio["key"])
+
+
+def project_tasks(client, title):
+    project = next(p for p in client.projects.list(title=title) if p.title == title)
+    return project, list(client.tasks.list(project=project.id, fields="all"))
+
+
+# -- the labeling interface (no server) ------------------------------------------------------------
+def test_label_config_lists_codes_in_tree_order_and_escapes_text():
+    import xml.etree.ElementTree as ET
+
+    from opm_nlp.labelstudio import codes_in_config, label_config
+
+    cb = parse_codebook("""
+name: 'Tricky <codebook> & "quotes"'
+codes:
+  - {id: parent_code, label: 'Parent <b>bold</b> & co', definition: 'Costs $5 or $amount; 1 < 2'}
+  - {id: other, label: Other, definition: d}
+  - {id: child_code, label: Child, parent: parent_code, definition: 'A "child" code', include: '=SUM(A1)'}
+""")
+    config = label_config(cb)
+    root = ET.fromstring(config)
+    assert codes_in_config(config) == ["parent_code", "child_code", "other"]
+    choices = {c.get("value"): c for c in root.iter("Choice")}
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in choices["parent_code"].get("html")  # shown as text, not markup
+    assert "＄5 or ＄amount" in choices["parent_code"].get("hint")  # never read as a task field
+    assert choices["child_code"].get("style") == "margin-left: 1.75em" and "style" not in choices["other"].attrib
+    assert root.find(".//Choices").get("choice") == "multiple"
+
+
+def test_server_down_is_one_clear_line():
+    from opm_nlp.labelstudio import connect
+
+    with pytest.raises(ServerError, match=r"Cannot reach Label Studio at http://127\.0\.0\.1:\d+ \(.*\)\. Start the server"):
+        connect(f"http://127.0.0.1:{free_port()}", "some-key-123")
+
+
+@pytest.mark.parametrize("url, message", [
+    (None, r"No Label Studio URL: set LABEL_STUDIO_URL \(e\.g\. http://localhost:8080\) or pass --url\."),
+    ("localhost:8080", r"Label Studio URL must look like http://localhost:8080; found 'localhost:8080'\."),
+    ("ftp://host", r"Label Studio URL must look like http://localhost:8080; found 'ftp://host'"),
+])
+def test_bad_url_is_a_clear_error(url, message):
+    from opm_nlp.labelstudio import connect
+
+    with pytest.raises(ServerError, match=message):
+        connect(url, "key-123456")
+
+
+def test_missing_key_is_a_clear_error():
+    from opm_nlp.labelstudio import connect
+
+    with pytest.raises(ServerError, match=r"No Label Studio API key: set LABEL_STUDIO_API_KEY"):
+        connect("http://127.0.0.1:9", None)
+
+
+def test_push_needs_a_codebook_or_model_and_a_tagged_file(tmp_path, tagged_wave):
+    result = CliRunner().invoke(cli, ["review", "push", str(tagged_wave["wave1"]), "--project", "p"])
+    assert result.exit_code == 2 and "Pass --model MODEL_DIR (or --codebook CODEBOOK)" in result.output
+    result = CliRunner().invoke(cli, ["review", "sheet", str(tagged_wave["wave1"]), "--out", "x.xlsx",
+                                      "--codebook", str(CODEBOOK), "--model", str(DEFAULT_MODEL)])
+    assert result.exit_code == 2 and "Pass either --model or --codebook, not both" in result.output
+    result = run("review", "push", CODED, "--project", "p", "--codebook", CODEBOOK,
+                 env={"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "k" * 10})
+    assert result.exit_code == 1
+    assert "score column(s) ['score_aligning_expectations', 'score_relationship_attention', " in result.output
+    assert "expected the output of opm-nlp tag with this codebook" in result.output
+
+
+def test_uncertainty_is_one_on_the_threshold_and_for_unscored_answers():
+    from opm_nlp.review import uncertainty
+
+    scores = np.array([[0.3, 0.0], [0.0, 0.99], [np.nan, np.nan], [0.65, 1.0]])
+    got = uncertainty(scores, np.array([0.3, 0.6]))
+    assert got[0] == pytest.approx(1.0) and got[2] == 1.0
+    assert got[1] == pytest.approx(1 - 0.39 / 0.4) and got[3] == pytest.approx(1 - 0.35 / 0.7)
+
+
+# -- Label Studio round trip -----------------------------------------------------------------------
+def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave, codebook_):
+    env = label_studio["env"]
+    result = run("review", "push", tagged_wave["wave1"], "--project", "OPM wave 2022", "--model", DEFAULT_MODEL,
+                 env=env)
+    assert result.exit_code == 0, result.output
+    tagged = tagged_wave["tagged"].head(16)
+    n_text = int(tagged["answer"].ne("").sum())
+    assert f"created): added {n_text} answers for review, 0 were already there" in result.output
+
+    client = sdk(label_studio)
+    project, tasks = project_tasks(client, "OPM wave 2022")
+    meta = json.loads((DEFAULT_MODEL / "metadata.json").read_text())
+    version = f"{meta['codebook']['fingerprint']}@{meta['created']}"
+    assert project.model_version == version
+    # least certain first, each with the suggestion as a pre-annotation and its scores in the task data
+    uncertainties = [t.data["uncertainty"] for t in sorted(tasks, key=lambda t: t.id)]
+    assert uncertainties == sorted(uncertainties, reverse=True)
+    first = tasks[0]
+    row = tagged.set_index("response_id").loc[first.data["response_id"]]
+    assert first.data["score_goal_setting"] == pytest.approx(row["score_goal_setting"])
+    prediction = first.predictions[0]
+    assert prediction.model_version == version
+    suggested = [c for c in codebook_.ids if row[c] == 1]
+    assert (prediction.result[0]["value"]["choices"] if prediction.result else []) == suggested
+
+    # A reviewer adds goal_setting where the model missed it, removes a suggested code elsewhere,
+    # accepts the rest unchanged, skips one answer and leaves three alone.
+    ordered = sorted(tasks, key=lambda t: t.data["response_id"])
+    reviewer = {}
+    for i, task in enumerate(ordered[:-4]):
+        codes = [c for c in task.data["suggested_codes"].split("; ") if c]
+        if i % 3 == 0 and "goal_setting" not in codes:
+            codes.append("goal_setting")
+        elif i % 3 == 1 and codes:
+            codes = codes[1:]
+        reviewer[task.data["response_id"]] = codes
+        client.annotations.create(id=task.id, result=[{"from_name": "codes", "to_name": "text", "type": "choices",
+                                                       "value": {"choices": codes}}])
+    client.annotations.create(id=ordered[-4].id, result=[], was_cancelled=True)
+
+    out = tmp_path / "reviewed.csv"
+    result = run("review", "pull", "--project", "OPM wave 2022", "--out", out, "--model", DEFAULT_MODEL, env=env)
+    assert result.exit_code == 0, result.output
+    n_rev = len(reviewer)
+    assert f"Project 'OPM wave 2022': {n_rev} of {n_text} answers reviewed (4 not yet, 1 skipped by reviewers)." in result.output
+    assert f"Wrote {n_rev} rows (reviewed answers only) to {out}" in result.output
+    changed = sum(set(codes) != set(filter(None, t.data["suggested_codes"].split("; ")))
+                  for t, codes in zip(ordered, reviewer.values()))
+    assert f"and changed them on {changed}." in result.output and "kappa" in result.output
+
+    pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(pulled.columns[:8]) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
+                                        CHANGED_COL, MODEL_VERSION_COL, "suggested_codes"]
+    assert list(pulled.columns[8:]) == codebook_.ids
+    assert set(pulled[REVIEWED_COL]) == {"1"} and set(pulled[REVIEWER_COL]) == {label_studio["user"]}
+    assert set(pulled[MODEL_VERSION_COL]) == {version} and all(pulled[REVIEWED_AT_COL].str.startswith("20"))
+    for _, line in pulled.iterrows():
+        assert [c for c in codebook_.ids if line[c] == "1"] == [c for c in codebook_.ids if c in reviewer[line["response_id"]]]
+        assert line[CHANGED_COL] == str(int(set(reviewer[line["response_id"]]) != set(filter(None, line["suggested_codes"].split("; ")))))
+
+    # Unreviewed answers only on request, marked reviewed=0 with the model's codes.
+    everything = tmp_path / "all.csv"
+    result = run("review", "pull", "--project", "OPM wave 2022", "--out", everything, "--model", DEFAULT_MODEL,
+                 "--include-unreviewed", env=env)
+    assert result.exit_code == 0, result.output
+    full = pd.read_csv(everything, dtype=str, keep_default_na=False)
+    assert len(full) == n_text and (full[REVIEWED_COL] == "0").sum() == 4
+
+    # Retrain on the original coded answers plus the review (the file with unreviewed rows: they are left out).
+    model_dir = tmp_path / "retrained"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--data", everything, *COLS, "--out", model_dir,
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"{everything}: left out 4 answers not marked reviewed=1" in result.output
+    n_coded = len(pd.read_csv(CODED))
+    assert f"Combined 2 files: {n_coded + n_rev} answers; later files changed 0 labels." in result.output
+    new_meta = json.loads((model_dir / "metadata.json").read_text())
+    assert new_meta["training"]["answers"] == meta["training"]["answers"] + n_rev
+    human = pulled[codebook_.ids].astype(int).sum()
+    for code in codebook_.ids:
+        assert new_meta["training"]["positives"][code] == meta["training"]["positives"][code] + human[code]
+
+    # Its scores on the reviewed answers moved towards the reviewer's codes.
+    from opm_nlp.bundle import CodingModel
+
+    retrained = CodingModel.load(model_dir)
+    before = tagged.set_index("response_id").loc[pulled["response_id"]]
+    after = retrained.predict_proba(before["answer"].tolist())
+    moves = {"added": [], "removed": []}
+    for i, rid in enumerate(pulled["response_id"]):
+        for j, code in enumerate(codebook_.ids):
+            was, now = int(before.loc[rid, code]), int(pulled.iloc[i][code])
+            if was != now:
+                moves["added" if now else "removed"].append(after[i, j] - before.loc[rid, "score_" + code])
+    assert moves["added"] and moves["removed"]
+    assert np.mean(moves["added"]) > 0.05 and np.mean(moves["removed"]) < -0.05, moves
+
+
+def test_pushing_again_adds_nothing_and_a_later_wave_adds_only_new_answers(label_studio, tagged_wave):
+    env = label_studio["env"]
+    for _ in range(2):
+        result = run("review", "push", tagged_wave["wave1"], "--project", "Waves", "--model", DEFAULT_MODEL, env=env)
+        assert result.exit_code == 0, result.output
+    n1 = int(tagged_wave["tagged"].head(16)["answer"].ne("").sum())
+    assert f"added 0 answers for review, {n1} were already there" in result.output
+    result = run("review", "push", tagged_wave["wave2"], "--project", "Waves", "--model", DEFAULT_MODEL, env=env)
+    n2 = int(tagged_wave["tagged"]["answer"].ne("").sum())
+    assert f"existing): added {n2 - n1} answers for review, {n1} were already there" in result.output
+    _, tasks = project_tasks(sdk(label_studio), "Waves")
+    ids = [t.data["response_id"] for t in tasks]
+    assert len(ids) == len(set(ids)) == n2
+
+
+def test_wrong_key_is_one_line_and_never_shows_the_key(label_studio, tagged_wave):
+    from opm_nlp.labelstudio import connect
+
+    wrong = "wrong-" + secrets.token_hex(8)
+    with pytest.raises(ServerError, match=r"Label Studio at http://127\.0\.0\.1:\d+ refused the API key \(HTTP 401\)\. "
+                                          r"Copy your access token"):
+        connect(label_studio["url"], wrong)
+    result = run("review", "push", tagged_wave["wave1"], "--project", "x", "--model", DEFAULT_MODEL,
+                 env={"LABEL_STUDIO_URL": label_studio["url"], "LABEL_STUDIO_API_KEY": wrong})
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "refused the API key (HTTP 401)" in result.output and wrong not in result.output
+    result = run("review", "pull", "--project", "x", "--out", "x.csv", "--model", DEFAULT_MODEL,
+                 "--url", label_studio["url"], "--api-key", wrong)
+    assert result.exit_code == 1 and wrong not in result.output
+
+
+def test_pull_unknown_project_and_other_codebook_are_clear_errors(tmp_path, label_studio, tagged_wave):
+    from opm_nlp.labelstudio import connect, pull_reviews
+
+    server = connect(label_studio["url"], label_studio["key"])
+    with pytest.raises(ReviewError, match=r"No project titled 'Nope' on http://127\.0\.0\.1:\d+\. Projects there: "
+                                          r"\[.*\]\. Check --project \(review push creates it\)\."):
+        pull_reviews(server, "Nope", parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}]"))
+    result = run("review", "pull", "--project", "Nope", "--out", tmp_path / "r.csv", "--codebook", CODEBOOK,
+                 env=label_studio["env"])
+    assert result.exit_code == 1 and result.output.startswith("Error: No project titled 'Nope'")
+    assert run("review", "push", tagged_wave["wave1"], "--project", "Mine", "--codebook", CODEBOOK,
+               env=label_studio["env"]).exit_code == 0
+    with pytest.raises(ReviewError, match=r"Project 'Mine' on .* uses other codes than the codebook \(only in the "
+                                          r"project: \['active_communication'.*only in the codebook: \['a'\]\)"):
+        pull_reviews(server, "Mine", parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}]"))
+    result = run("review", "pull", "--project", "Mine", "--out", tmp_path / "r.csv", "--codebook", CODEBOOK,
+                 env=label_studio["env"])
+    assert result.exit_code == 1
+    assert "No answer of project 'Mine' has been reviewed yet" in result.output
+
+
+def test_server_accepts_the_interface_of_a_tricky_codebook(label_studio):
+    from opm_nlp.labelstudio import label_config
+
+    cb = parse_codebook("""
+name: 'Tricky <codebook> & "quotes"'
+codes:
+  - {id: parent_code, label: 'Parent <b>bold</b> & co', definition: 'Costs $5 or $amount; 1 < 2'}
+  - {id: child_code, label: Child, parent: parent_code, definition: 'A "child" code'}
+  - {id: grandchild, label: 'Grand–child ü', parent: child_code, definition: '=cmd|x'}
+""")
+    project = sdk(label_studio).projects.create(title="tricky", label_config=label_config(cb))
+    assert project.id
+
+
+# -- spreadsheet review ----------------------------------------------------------------------------
+def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
+    from openpyxl import load_workbook
+
+    from opm_nlp.review import keep_reviewed
+    from opm_nlp.surveys import read_coded
+
+    source = tagged_wave["tagged"].head(12).copy()
+    source.loc[0, "answer"] = "=HYPERLINK(\"http://x\")"
+    source.loc[1, "answer"] = "- listen more; + ask more"
+    tagged = tmp_path / "tagged.csv"
+    source.to_csv(tagged, index=False)
+    sheet = tmp_path / "review.xlsx"
+    result = run("review", "sheet", tagged, "--out", sheet, "--model", DEFAULT_MODEL)
+    assert result.exit_code == 0, result.output
+    assert f"Review sheet with 12 answers (least certain first) written to {sheet}" in result.output
+
+    book = load_workbook(sheet)
+    assert book.sheetnames == ["answers", "codebook", "instructions"]
+    answers = book["answers"]
+    header = [c.value for c in answers[1]]
+    assert header[:4] == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL]
+    assert header[4:4 + len(codebook_)] == codebook_.ids
+    assert {"suggested_codes", "uncertainty", MODEL_VERSION_COL, "score_goal_setting", "wave"} <= set(header)
+    validations = answers.data_validations.dataValidation
+    assert len(validations) == 1 and validations[0].formula1 == '"0,1"'
+    assert {"C2:C13", "E2:E13"} <= set(str(validations[0].sqref).split())  # reviewed and the first code
+    assert answers["E1"].comment.text.startswith("Aligning expectations: The mentor articulates")
+    texts = {c.value: c.data_type for c in answers["B"][1:]}
+    assert texts["=HYPERLINK(\"http://x\")"] == "s" and texts["- listen more; + ask more"] == "s"
+    column = {name: i + 1 for i, name in enumerate(header)}
+    uncertainties = [answers.cell(row=r, column=column["uncertainty"]).value for r in range(2, 14)]
+    n_empty = int(source["answer"].eq("").sum())
+    assert n_empty and uncertainties[-n_empty:] == [None] * n_empty  # nothing to review: last
+    assert uncertainties[:-n_empty] == sorted(uncertainties[:-n_empty], reverse=True)
+    codebook_sheet = [[c.value for c in row] for row in book["codebook"].iter_rows()]
+    assert codebook_sheet[0] == ["id", "label", "parent", "definition", "include", "exclude", "examples"]
+    assert codebook_sheet[3][:3] == ["relationship_phases", "Phases of the relationship", "relationship_attention"]
+
+    # The reviewer adds goal_setting to rows 2-5, marks rows 2-9 reviewed, and edits row 11 but forgets to mark it.
+    goal = column["goal_setting"]
+    for r in range(2, 6):
+        answers.cell(row=r, column=goal).value = 1
+    for r in range(2, 10):
+        answers.cell(row=r, column=column[REVIEWED_COL]).value = 1
+    answers.cell(row=2, column=column[REVIEWER_COL]).value = "AB"
+    answers.cell(row=11, column=column["no_change"]).value = 1 - answers.cell(row=11, column=column["no_change"]).value
+    book.save(sheet)
+
+    coded = read_coded(sheet, codebook_, "answer", "response_id")
+    assert len(coded) == 12 and coded["goal_setting"].iloc[:4].tolist() == [1, 1, 1, 1]
+    kept, left_out, edited = keep_reviewed(coded, codebook_, str(sheet))
+    assert (len(kept), left_out, edited) == (8, 4, 1)
+
+    result = run("review", "stats", sheet, "--model", DEFAULT_MODEL)
+    assert result.exit_code == 0, result.output
+    added = int(sum(1 for r in range(4) if "goal_setting" not in str(coded["suggested_codes"].iloc[r])))
+    assert f"changed them on {added}." in result.output and "goal_setting" in result.output
+
+    model_dir = tmp_path / "kw"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--data", sheet, *COLS, "--out", model_dir,
+                 "--method", "keyword", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (f"{sheet}: left out 4 answers not marked reviewed=1 (they hold model suggestions, not human codes); "
+            f"1 of them have codes changed from the suggestion: mark them reviewed=1 if they are done.") in result.output
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    n_coded = len(pd.read_csv(CODED))
+    assert meta["training"]["answers"] + meta["training"]["empty_answers_skipped"] == n_coded + 8
+    assert meta["training"]["positives"]["goal_setting"] == meta_before_goal(kept)
+
+
+def meta_before_goal(kept: pd.DataFrame) -> int:
+    """goal_setting positives among the answers with text of the coded file and the reviewed rows."""
+    coded = pd.read_csv(CODED, dtype=str, keep_default_na=False)
+    return int(coded.loc[coded["answer"].str.strip().ne(""), "goal_setting"].astype(int).sum()
+               + kept.loc[kept["answer"].ne(""), "goal_setting"].sum())
+
+
+def test_review_agreement_counts_kept_added_removed_and_kappa():
+    from opm_nlp.evaluation import cohen_kappa
+    from opm_nlp.review import review_agreement
+
+    cb = parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}, {id: b, label: B, definition: d}]")
+    frame = pd.DataFrame({
+        "id": list("123456"), "text": list("uvwxyz"),
+        REVIEWED_COL: [1, 1, 1, 1, 1, 0],
+        "suggested_codes": ["a", "a; b", "", "b", "a", "a"],
+        "a": [1, 0, 1, 0, 1, 0], "b": [0, 1, 0, 1, 0, 1],
+    })
+    table, summary = review_agreement(frame, cb)
+    assert summary == {"reviewed": 5, "changed": 2, "accepted_share": 0.6}
+    assert table.loc["a", ["suggested", "kept", "removed", "added"]].tolist() == [3, 2, 1, 1]
+    assert table.loc["a", "agreement"] == pytest.approx(0.6)
+    assert table.loc["a", "kappa"] == pytest.approx(cohen_kappa([1, 1, 0, 0, 1], [1, 0, 1, 0, 1]))
+    assert table.loc["b", ["kept", "removed", "added", "agreement"]].tolist() == [2, 0, 0, 1.0]
+
+
+def test_bad_reviewed_value_and_missing_suggestion_are_clear_errors():
+    from opm_nlp.review import keep_reviewed, review_agreement
+
+    cb = parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}]")
+    frame = pd.DataFrame({"id": ["1", "2"], "text": ["u", "v"], REVIEWED_COL: [1, "maybe"], "a": [1, 0]})
+    with pytest.raises(DataError, match=r"r\.csv: column 'reviewed', row 3: expected 0 or 1, found 'maybe'\."):
+        keep_reviewed(frame, cb, "r.csv")
+    with pytest.raises(ReviewError, match=r"r\.csv: no 'suggested_codes' column, so the model's suggestion is unknown"):
+        review_agreement(frame.assign(reviewed=1), cb, "r.csv")
