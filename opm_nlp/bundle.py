@@ -38,6 +38,7 @@ import pandas as pd
 from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
 from opm_nlp.codebook import Codebook, parse_codebook
 from opm_nlp.evaluation import agreement_table
+from opm_nlp.embedding import DEFAULT_BACKEND
 from opm_nlp.exceptions import DataError, ModelError
 from opm_nlp.provenance import SCORE_PREFIX
 
@@ -73,6 +74,39 @@ def output_columns(codebook: Codebook) -> list[str]:
     return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL, REVIEW_COL]
 
 
+def read_model_info(folder: str | Path) -> tuple[Codebook, dict]:
+    """A model folder's codebook and metadata, checked, without loading the classifier.
+
+    Enough for work that needs the codes, thresholds and model identity (reviewing, reporting),
+    at no cost in time or memory.
+
+    Raises
+    ------
+    ModelError
+        If the folder is not a model folder, lacks a file, or its codebook does not match its metadata.
+    """
+    folder = Path(folder)
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
+                         f"Train one with: opm-nlp train ... --out {folder}")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{folder}: model format {metadata.get('format_version')!r} is not supported "
+                         f"by this opm-nlp (expects {FORMAT_VERSION}); retrain the model.")
+    for name in _FILES:
+        if not (folder / name).is_file():
+            raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete. Retrain it.")
+    codebook_path = folder / "codebook.yaml"
+    codebook = parse_codebook(codebook_path.read_text(encoding="utf-8"), source=str(codebook_path))
+    if codebook.fingerprint != metadata.get("codebook", {}).get("fingerprint"):
+        raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
+    return codebook, metadata
+
+
 def resolve_carry(columns, text_col: str, id_col: str, carry: list[str] | None, codebook: Codebook) -> list[str]:
     """Columns to copy into a tagged table: ``carry``, checked, or every column the output does not add."""
     added = set(output_columns(codebook))
@@ -101,14 +135,14 @@ class CodingModel:
         sentence-transformers model folder or name; default the packaged all-MiniLM-L6-v2.
     review_margin : float
         An answer needs review when a code's score is within this distance of its threshold.
-    backend : {'torch', 'onnx', 'onnx-int8'}
-        How the embedding network runs (:class:`~opm_nlp.embedding.Embedder`).
+    backend : {'onnx-int8', 'onnx', 'torch'}
+        How the embedding network runs (:class:`~opm_nlp.embedding.Embedder`); default onnx-int8.
     cache : bool
         Use the on-disk embedding cache.
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
-                 review_margin: float = 0.15, backend: str = "torch", cache: bool = True):
+                 review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         self.codebook = codebook
@@ -138,10 +172,13 @@ class CodingModel:
             return KeywordClassifier([code.keywords for code in self.codebook.codes])
         return EmbeddingClassifier(embedder=self.embedder)
 
-    def fit(self, coded: pd.DataFrame, text_col: str, sources: list[str] | None = None) -> CodingModel:
+    def fit(self, coded: pd.DataFrame, text_col: str, sources: list[str] | None = None,
+            context_col: str | None = None) -> CodingModel:
         """Train on a wide coded table (one 0/1 column per code id).
 
         Answers with empty text are left out of training and counted in ``metadata['training']``.
+        ``context_col`` names a column that says what each answer responds to (e.g. the survey
+        question, when one file holds answers to several); tagging then needs the same column.
         """
         missing = [c for c in self.codebook.ids if c not in coded.columns]
         if missing:
@@ -150,6 +187,8 @@ class CodingModel:
         usable = texts.ne("").to_numpy()
         X = texts[usable].tolist()
         Y = coded.loc[usable, self.codebook.ids].to_numpy(dtype=int)
+        contexts = self._contexts(coded, context_col, "the coded data")
+        contexts = None if contexts is None else [c for c, ok in zip(contexts, usable) if ok]
         if self.method == "embedding" and len(X) < 10:
             raise DataError(
                 f"Only {len(X)} coded answers with text; the embedding method needs at least 10. "
@@ -158,7 +197,10 @@ class CodingModel:
         classifier = self._new_classifier()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            classifier.fit(X, Y)
+            if contexts is None:
+                classifier.fit(X, Y)
+            else:
+                classifier.fit(X, Y, contexts=contexts)
         few = []
         for warning in caught:
             message = str(warning.message)
@@ -180,6 +222,7 @@ class CodingModel:
             "codes": self.codebook.ids,
             "thresholds": {c: round(float(t), 6) for c, t in zip(self.codebook.ids, classifier.thresholds_)},
             "review_margin": self.review_margin,
+            "context_col": context_col if self.method == "embedding" else None,
             "training": {
                 "answers": int(len(X)),
                 "empty_answers_skipped": int((~usable).sum()),
@@ -217,10 +260,25 @@ class CodingModel:
         if self.classifier is None:
             raise ModelError("This model has not been trained; call fit() or CodingModel.load().")
 
-    def predict_proba(self, texts) -> np.ndarray:
-        """Scores (n_answers, n_codes) for answer texts."""
+    def predict_proba(self, texts, contexts=None) -> np.ndarray:
+        """Scores (n_answers, n_codes) for answer texts (and their contexts, if trained with them)."""
         self._check_fitted()
-        return self.classifier.predict_proba(list(texts))
+        if contexts is None:
+            return self.classifier.predict_proba(list(texts))
+        return self.classifier.predict_proba(list(texts), contexts=list(contexts))
+
+    @property
+    def context_col(self) -> str | None:
+        """Column of contexts (e.g. the survey question) the model was trained with, if any."""
+        return self.metadata.get("context_col")
+
+    def _contexts(self, frame: pd.DataFrame, column: str | None, source: str) -> list[str] | None:
+        if column is None or self.method != "embedding":
+            return None
+        if column not in frame.columns:
+            raise DataError(f"Context column '{column}' not found in {source}. Columns: {list(frame.columns)}. "
+                            f"The model was trained with it (--context-col); the answers need it too.")
+        return frame[column].fillna("").astype(str).str.strip().tolist()
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -229,7 +287,7 @@ class CodingModel:
         return np.asarray(self.classifier.thresholds_, dtype=float)
 
     def tag(self, frame: pd.DataFrame, text_col: str, id_col: str, carry: list[str] | None = None,
-            progress: bool = False, chunk_size: int = 1024) -> pd.DataFrame:
+            progress: bool = False, chunk_size: int = 1024, source: str = "the answers") -> pd.DataFrame:
         """Suggest codes for each answer of ``frame``.
 
         Returns
@@ -243,6 +301,7 @@ class CodingModel:
         self._check_fitted()
         carry = resolve_carry(frame.columns, text_col, id_col, carry, self.codebook)
         texts = frame[text_col].fillna("").astype(str).str.strip()
+        contexts = self._contexts(frame, self.context_col, source)
         has_text = texts.ne("").to_numpy()
         scores = np.full((len(frame), len(self.codebook)), np.nan)
         rows = np.flatnonzero(has_text)
@@ -251,7 +310,8 @@ class CodingModel:
         with tqdm(total=len(rows), desc="tagging", unit="answer", disable=not progress or len(rows) < chunk_size) as bar:
             for start in range(0, len(rows), chunk_size):
                 chunk = rows[start:start + chunk_size]
-                scores[chunk] = self.predict_proba(texts.iloc[chunk].tolist())
+                scores[chunk] = self.predict_proba(texts.iloc[chunk].tolist(),
+                                                   None if contexts is None else [contexts[i] for i in chunk])
                 bar.update(len(chunk))
         return self._assemble(frame, text_col, id_col, carry, scores, has_text)
 
@@ -327,28 +387,11 @@ class CodingModel:
         import joblib
 
         folder = Path(folder)
-        meta_path = folder / "metadata.json"
-        if not meta_path.is_file():
-            raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
-                             f"Train one with: opm-nlp train ... --out {folder}")
-        try:
-            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"{folder}: model format {metadata.get('format_version')!r} is not supported "
-                             f"by this opm-nlp (expects {FORMAT_VERSION}); retrain the model.")
+        saved_codebook, metadata = read_model_info(folder)
         for name in _FILES:
-            path = folder / name
-            if not path.is_file():
-                raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete. Retrain it.")
-            if _sha256(path) != metadata.get("files", {}).get(name):
-                raise ModelError(f"{path} differs from the file saved with this model (sha256 mismatch); "
+            if _sha256(folder / name) != metadata.get("files", {}).get(name):
+                raise ModelError(f"{folder / name} differs from the file saved with this model (sha256 mismatch); "
                                  f"refusing to load it. Retrain the model or restore the original file.")
-        saved_codebook = parse_codebook((folder / "codebook.yaml").read_text(encoding="utf-8"),
-                                        source=str(folder / "codebook.yaml"))
-        if saved_codebook.fingerprint != metadata["codebook"]["fingerprint"]:
-            raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
         if codebook is not None and codebook.fingerprint != saved_codebook.fingerprint:
             raise ModelError(
                 f"Codebook {codebook.source or ''} (fingerprint {codebook.fingerprint}) is not the one the model "
@@ -363,7 +406,7 @@ class CodingModel:
         embedding = metadata.get("embedding") or {}
         model = cls(saved_codebook, method=metadata["method"], embedding_model=embedding.get("model"),
                     review_margin=float(metadata.get("review_margin", 0.15)),
-                    backend=backend or embedding.get("backend") or "torch", cache=cache)
+                    backend=backend or embedding.get("backend") or DEFAULT_BACKEND, cache=cache)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
             model.classifier = joblib.load(folder / "classifier.joblib")

@@ -1,7 +1,8 @@
 """Classifiers that suggest codes for answers: scikit-learn estimators, multi-label.
 
 - :class:`EmbeddingClassifier` (the default) learns from human-coded answers, on sentence
-  embeddings and word features, with per-code decision thresholds chosen by cross-validation.
+  embeddings and word/character n-grams, stacked into calibrated probabilities, with per-code
+  decision thresholds chosen by cross-validation.
 - :class:`KeywordClassifier` reproduces a stem-word query (the OPM study's method): a code applies
   when the answer contains one of its keyword stems. It needs no training data.
 
@@ -20,15 +21,14 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from opm_nlp.exceptions import DataError
 
 logger = logging.getLogger(__name__)
 
-#: Below this many positives a code still trains, with a warning; thresholds fall back to 0.5
-#: when there are too few positives to choose one by cross-validation.
+#: Below this many positives (or negatives) a code still trains, with a warning; with fewer than 2 it
+#: cannot be learned and is never suggested.
 MIN_POSITIVES = 5
 
 
@@ -76,46 +76,93 @@ def best_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) -> f
     return float(cuts[np.argmin(np.abs(cuts - default))])
 
 
-class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
-    """Multi-label classifier on sentence embeddings plus word n-grams.
+def _logistic(C: float, balanced: bool = True, liblinear: bool = True) -> LogisticRegression:
+    return LogisticRegression(C=C, class_weight="balanced" if balanced else None, max_iter=3000,
+                              solver="liblinear" if liblinear else "lbfgs")
 
-    One logistic regression per code on ``[answer embedding, TF-IDF word 1-2-grams]``, weighted for
-    class imbalance; each code's decision threshold is the one that maximises F1 on out-of-fold
-    scores from ``cv``-fold cross-validation.
+
+def _view_scores(X, y: np.ndarray, folds: np.ndarray, C: float, liblinear: bool):
+    """One code, one feature view: out-of-fold decision values, and the model refitted on all answers."""
+    oof = np.zeros(X.shape[0])
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        if y[train].min() == y[train].max():  # this part has no positives (or no negatives)
+            oof[test] = 10.0 if y[train].max() == 1 else -10.0
+            continue
+        oof[test] = _logistic(C, liblinear=liblinear).fit(X[train], y[train]).decision_function(X[test])
+    return oof, _logistic(C, liblinear=liblinear).fit(X, y)
+
+
+def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
+    """Cross-fitted calibrated probabilities from the views' out-of-fold scores, and the final stacker."""
+    oof = np.zeros(len(y))
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        if y[train].min() == y[train].max():
+            oof[test] = y[train].mean()
+            continue
+        oof[test] = _logistic(1.0, balanced=False, liblinear=False).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+    return oof, _logistic(1.0, balanced=False, liblinear=False).fit(Z, y)
+
+
+def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding):
+    lexical_oof, lexical = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
+    embedding_oof, embedding = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False)
+    oof, stacker = _stack(np.column_stack([lexical_oof, embedding_oof]), y, folds)
+    return oof, (lexical, embedding, stacker)
+
+
+class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-label classifier on sentence embeddings and word/character n-grams, calibrated.
+
+    For each code, two class-weighted logistic regressions look at the answer from two sides — its
+    sentence embedding (meaning) and TF-IDF word 1-2-grams plus character 2-5-grams (wording) — and a
+    third, small logistic regression (the stacker) combines their out-of-fold scores into a calibrated
+    probability. The decision threshold of each code is the one that maximises F1 on cross-fitted
+    out-of-fold probabilities. Folds are stratified for every code at once (iterative stratification).
 
     Parameters
     ----------
     embedder : object, optional
         Anything with ``encode(list_of_texts) -> ndarray``; default the packaged all-MiniLM-L6-v2
         (:class:`opm_nlp.embedding.Embedder`), created on first use.
-    C : float
-        Inverse regularisation strength of each logistic regression.
-    lexical : bool
-        Add TF-IDF word 1-2-gram features to the embeddings.
+    C_lexical, C_embedding : float
+        Inverse regularisation strength of the n-gram and embedding regressions.
+    char_ngrams : bool
+        Add character 2-5-grams (robust to typos and word forms) to the word n-grams.
     cv : int
-        Folds used to choose thresholds (and report cross-validated scores).
-    class_weight : {'balanced', None}
-        Passed to :class:`~sklearn.linear_model.LogisticRegression`.
+        Folds for out-of-fold scores (fewer for very small training sets).
+    n_jobs : int, optional
+        Processes fitting codes in parallel (default: up to 2).
     random_state : int
-        Seed for the folds.
+        Seed of the folds.
 
     Attributes
     ----------
     thresholds_ : ndarray of shape (n_codes,)
-        Decision threshold per code.
+        Decision threshold per code (above 1 for a code that cannot be learned: never suggested).
     n_positives_ : ndarray of shape (n_codes,)
         Training answers with each code.
     oof_scores_ : ndarray of shape (n_answers, n_codes)
-        Out-of-fold scores of the training answers (for evaluation and calibration reports).
+        Out-of-fold probabilities of the training answers (for evaluation and calibration reports).
+    uses_context_ : bool
+        Whether the model was fitted with a context (e.g. the survey question) beside each answer.
+
+    Examples
+    --------
+    >>> clf = EmbeddingClassifier().fit(texts, Y)          # doctest: +SKIP
+    >>> clf.predict_proba(["I will set goals"]).shape      # doctest: +SKIP
+    (1, 12)
     """
 
-    def __init__(self, embedder=None, C: float = 4.0, lexical: bool = True, cv: int = 5,
-                 class_weight: str | None = "balanced", random_state: int = 0):
+    def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
+                 cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
         self.embedder = embedder
-        self.C = C
-        self.lexical = lexical
+        self.C_lexical = C_lexical
+        self.C_embedding = C_embedding
+        self.char_ngrams = char_ngrams
         self.cv = cv
-        self.class_weight = class_weight
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- features -------------------------------------------------------------------------
@@ -128,91 +175,123 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             return self.embedder_
         return self.embedder
 
-    def _features(self, texts: list[str], vectorizer: TfidfVectorizer | None, embeddings=None):
-        if embeddings is None:
-            embeddings = self._embedder().encode(texts)
-        blocks = [sp.csr_matrix(embeddings)]
-        if vectorizer is not None:
-            blocks.append(vectorizer.transform(texts))
+    @staticmethod
+    def _with_context(texts: list[str], contexts) -> list[str]:
+        if contexts is None:
+            return texts
+        return [f"{c} {t}".strip() for c, t in zip(contexts, texts)]
+
+    def _lexical(self, texts: list[str], contexts, fit: bool):
+        if fit:
+            min_df = 2 if len(texts) >= 200 else 1
+            self.vectorizers_ = [TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True,
+                                                 strip_accents="unicode")]
+            if self.char_ngrams:
+                self.vectorizers_.append(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df,
+                                                         sublinear_tf=True, max_features=100_000))
+            if contexts is not None:
+                from sklearn.preprocessing import OneHotEncoder
+
+                self.context_encoder_ = OneHotEncoder(handle_unknown="ignore")
+        blocks = [v.fit_transform(texts) if fit else v.transform(texts) for v in self.vectorizers_]
+        if contexts is not None:
+            column = np.asarray(contexts, dtype=object).reshape(-1, 1)
+            encoder = self.context_encoder_
+            blocks.append(encoder.fit_transform(column) if fit else encoder.transform(column))
         return sp.hstack(blocks, format="csr")
 
-    def _new_vectorizer(self) -> TfidfVectorizer | None:
-        if not self.lexical:
-            return None
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True,
-                               strip_accents="unicode", max_features=50000)
-
-    def _fit_heads(self, features, Y: np.ndarray) -> list:
-        heads = []
-        for j in range(Y.shape[1]):
-            y = Y[:, j]
-            if y.min() == y.max():
-                heads.append(float(y[0]))  # constant: no answer (or every answer) has the code
-                continue
-            model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000,
-                                       solver="liblinear")
-            heads.append(model.fit(features, y))
-        return heads
-
-    @staticmethod
-    def _score(heads: list, features) -> np.ndarray:
-        out = np.empty((features.shape[0], len(heads)))
-        for j, head in enumerate(heads):
-            out[:, j] = head if isinstance(head, float) else head.predict_proba(features)[:, 1]
-        return out
+    def _embedding(self, texts: list[str], contexts) -> np.ndarray:
+        return np.asarray(self._embedder().encode(self._with_context(texts, contexts)), dtype=np.float64)
 
     # -- estimator API ----------------------------------------------------------------------
-    def fit(self, X: Sequence[str], Y) -> EmbeddingClassifier:
-        """Fit on answer texts ``X`` and their 0/1 code matrix ``Y``."""
-        if self.class_weight not in ("balanced", None):
-            raise DataError(
-                f"The 'class_weight' parameter of EmbeddingClassifier must be 'balanced' or None. "
-                f"Got {self.class_weight!r} instead."
-            )
+    def fit(self, X: Sequence[str], Y, contexts: Sequence[str] | None = None) -> EmbeddingClassifier:
+        """Fit on answer texts ``X`` and their 0/1 code matrix ``Y``.
+
+        ``contexts`` (optional, one string per answer) is what the answer responds to, e.g. the survey
+        question when one file holds answers to several; the same kind of context is then needed to
+        predict.
+        """
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
+        for name in ("C_lexical", "C_embedding"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise DataError(f"The '{name}' parameter of EmbeddingClassifier must be a float > 0. "
+                                f"Got {value!r} instead.")
         texts, Y = _check_xy(X, Y)
+        contexts = None if contexts is None else [str(c) for c in contexts]
+        n, k = Y.shape
         self.n_positives_ = Y.sum(axis=0)
-        n = len(texts)
         for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n - self.n_positives_ < MIN_POSITIVES)):
             warnings.warn(
                 f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n}; its suggestions "
                 f"will be unreliable. Code more answers with it.", FewExamplesWarning, stacklevel=2)
+        folds = self._folds(Y)
+        self.uses_context_ = contexts is not None
+        X_lexical = self._lexical(texts, contexts, fit=True)
+        X_embedding = self._embedding(texts, contexts)
+        # a code needs two positives and two negatives to be learned at all; the others score their prior
+        self.prior_ = (self.n_positives_ + 0.5) / (n + 1.0)
+        learnable = np.flatnonzero((self.n_positives_ >= 2) & (n - self.n_positives_ >= 2))
+        from joblib import Parallel, delayed
 
-        embeddings = self._embedder().encode(texts)
-        self.oof_scores_ = np.zeros(Y.shape, dtype=float)
-        folds = min(self.cv, n)
-        for train, test in KFold(folds, shuffle=True, random_state=self.random_state).split(texts):
-            vectorizer = self._new_vectorizer()
-            train_texts = [texts[i] for i in train]
-            if vectorizer is not None:
-                vectorizer.fit(train_texts)
-            heads = self._fit_heads(self._features(train_texts, vectorizer, embeddings[train]), Y[train])
-            self.oof_scores_[test] = self._score(heads, self._features([texts[i] for i in test], vectorizer,
-                                                                      embeddings[test]))
-        self.thresholds_ = np.array([
-            best_threshold(Y[:, j], self.oof_scores_[:, j]) if min(self.n_positives_[j], n - self.n_positives_[j]) >= folds
-            else 0.5
-            for j in range(Y.shape[1])
-        ])
-        self.vectorizer_ = self._new_vectorizer()
-        if self.vectorizer_ is not None:
-            self.vectorizer_.fit(texts)
-        self.heads_ = self._fit_heads(self._features(texts, self.vectorizer_, embeddings), Y)
-        self.n_codes_ = Y.shape[1]
+        jobs = self.n_jobs if self.n_jobs is not None else min(2, len(learnable) or 1)
+        # copy-on-write memmaps: liblinear needs writeable arrays, joblib shares large ones read-only
+        results = Parallel(n_jobs=jobs, mmap_mode="c")(
+            delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding)
+            for j in learnable)
+        self.oof_scores_ = np.tile(self.prior_, (n, 1))
+        self.thresholds_ = np.full(k, 1.01)
+        self.heads_ = {}
+        for j, (oof, head) in zip(learnable, results):
+            self.oof_scores_[:, j] = oof
+            self.thresholds_[j] = best_threshold(Y[:, j], oof)
+            self.heads_[int(j)] = head
+        self.n_codes_ = k
         return self
 
-    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        """Score of each code for each answer, shape (n_answers, n_codes)."""
+    def _folds(self, Y: np.ndarray) -> np.ndarray:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        n = Y.shape[0]
+        splits = int(max(2, min(self.cv, n // 10 if n >= 20 else 2)))
+        folds = np.zeros(n, dtype=int)
+        if Y.shape[1] == 1:  # iterative stratification wants two or more codes
+            from sklearn.model_selection import KFold, StratifiedKFold
+
+            y = Y[:, 0]
+            rare = min(y.sum(), n - y.sum())
+            splitter = (StratifiedKFold if rare >= splits else KFold)(splits, shuffle=True,
+                                                                     random_state=self.random_state)
+            parts = splitter.split(np.zeros((n, 1)), y)
+        else:
+            splitter = MultilabelStratifiedKFold(n_splits=splits, shuffle=True, random_state=self.random_state)
+            parts = splitter.split(np.zeros((n, 1)), Y)
+        for fold, (_, test) in enumerate(parts):
+            folds[test] = fold
+        return folds
+
+    def predict_proba(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """Calibrated probability of each code for each answer, shape (n_answers, n_codes)."""
         check_is_fitted(self, "heads_")
         texts = [str(x) for x in X]
-        if not texts:
-            return np.zeros((0, self.n_codes_))
-        return self._score(self.heads_, self._features(texts, self.vectorizer_))
+        if self.uses_context_ and contexts is None:
+            raise DataError("This model was trained with a context column (e.g. the survey question); "
+                            "pass the same column when tagging.")
+        contexts = [str(c) for c in contexts] if (self.uses_context_ and contexts is not None) else None
+        out = np.tile(self.prior_, (len(texts), 1))
+        if not texts or not self.heads_:
+            return out
+        X_lexical = self._lexical(texts, contexts, fit=False)
+        X_embedding = self._embedding(texts, contexts)
+        for j, (lexical, embedding, stacker) in self.heads_.items():
+            Z = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)])
+            out[:, j] = stacker.predict_proba(Z)[:, 1]
+        return out
 
-    def predict(self, X: Sequence[str]) -> np.ndarray:
-        """0/1 suggestions: score at or above each code's threshold."""
-        return (self.predict_proba(X) >= self.thresholds_).astype(np.int8)
+    def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """0/1 suggestions: probability at or above each code's threshold."""
+        return (self.predict_proba(X, contexts) >= self.thresholds_).astype(np.int8)
 
     def __getstate__(self):
         state = self.__dict__.copy()

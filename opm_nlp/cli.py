@@ -73,7 +73,7 @@ def backend_options(func):
                         help="Do not read or write the on-disk embedding cache ($OPM_NLP_CACHE_DIR or "
                              "~/.cache/opm-nlp).")(func)
     func = click.option("--backend", default=None, type=click.Choice(["torch", "onnx", "onnx-int8"]),
-                        help="Embedding backend (default: the model's; torch for training). onnx-int8 is "
+                        help="Embedding backend (default: the model's when tagging, onnx-int8 when training). onnx-int8 is "
                              "about twice as fast on CPU.")(func)
     return func
 
@@ -238,10 +238,13 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
               help="embedding: learn from the coded answers; keyword: the codebook's stem-word query.")
 @click.option("--embedding-model", default=None,
               help="sentence-transformers model folder or cached name (default: packaged all-MiniLM-L6-v2).")
+@click.option("--context-col", default=None,
+              help="Column saying what each answer responds to (e.g. the question, when a file holds answers "
+                   "to several questions); answers to tag need the same column.")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, backend, no_cache, quiet) -> None:
+          embedding_model, context_col, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
 
     \b
@@ -268,9 +271,9 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         click.echo(f"Combined {len(data_paths)} files: {len(coded)} answers; later files changed {changed} labels.")
     if not quiet:
         click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes...", err=True)
-    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "torch",
+    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
                         cache=not no_cache)
-    model.fit(coded, text_col, sources=[p.name for p in data_paths])
+    model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col)
     model.save(out)
     meta = model.metadata
     skipped = meta["training"]["empty_answers_skipped"]
@@ -367,8 +370,8 @@ def server_options(func):
 
 def _review_codebook(codebook_path, model_dir):
     """The codebook and (with --model) the model metadata; exactly one of the two options."""
+    from opm_nlp.bundle import read_model_info
     from opm_nlp.codebook import load_codebook
-    from opm_nlp.review import load_model_info
 
     if codebook_path is None and model_dir is None:
         raise click.UsageError("Pass --model MODEL_DIR (or --codebook CODEBOOK): the model or codebook the "
@@ -376,7 +379,7 @@ def _review_codebook(codebook_path, model_dir):
     if codebook_path is not None and model_dir is not None:
         raise click.UsageError("Pass either --model or --codebook, not both (the model folder holds its codebook).")
     if model_dir is not None:
-        return load_model_info(model_dir)
+        return read_model_info(model_dir)
     return load_codebook(codebook_path), None
 
 

@@ -31,9 +31,14 @@ def render_model_card(model: CodingModel) -> str:
         emb = meta["embedding"]
         lines += [
             f"- Method: `embedding` — sentence embeddings from `{emb['model']}` "
-            f"(weights sha256 `{(emb.get('weights_sha256') or 'unknown')[:12]}…`) plus word n-grams, one "
-            "class-weighted logistic regression per code, per-code thresholds chosen by cross-validation.",
+            f"(weights sha256 `{(emb.get('weights_sha256') or 'unknown')[:12]}…`, backend "
+            f"`{emb.get('backend', 'torch')}`) and word/character n-grams; per code, one class-weighted logistic "
+            "regression on each, stacked into a calibrated probability; per-code thresholds chosen by "
+            "cross-validation.",
         ]
+        if meta.get("context_col"):
+            lines.append(f"- Each answer is read with its context from column `{meta['context_col']}` (e.g. the "
+                         "survey question); answers to tag need that column.")
     else:
         lines += ["- Method: `keyword` — a stem-word query of each code's keywords (no training)."]
     lines += [

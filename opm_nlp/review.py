@@ -17,16 +17,14 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from opm_nlp.bundle import SCORE_PREFIX, SUGGESTED_COL
-from opm_nlp.codebook import Codebook, parse_codebook
-from opm_nlp.exceptions import ModelError, ReviewError
+from opm_nlp.codebook import Codebook
+from opm_nlp.exceptions import ReviewError
 from opm_nlp.provenance import REVIEWED_COL
 from opm_nlp.surveys import _parse_binary, code_lookup, to_wide
 
@@ -36,35 +34,6 @@ logger = logging.getLogger(__name__)
 UNCERTAINTY_COL = "uncertainty"
 #: Threshold assumed when the model's own thresholds are unknown (only a codebook was given).
 DEFAULT_THRESHOLD = 0.5
-
-
-def load_model_info(model_dir: str | Path) -> tuple[Codebook, dict]:
-    """Read a model folder's codebook and metadata without loading the classifier.
-
-    Reviewing needs only the codebook, the thresholds and the model's identity; loading the
-    embedding model for that would cost seconds and memory for nothing.
-
-    Raises
-    ------
-    ModelError
-        If the folder has no readable ``metadata.json`` or ``codebook.yaml``, or they disagree.
-    """
-    folder = Path(model_dir)
-    meta_path = folder / "metadata.json"
-    if not meta_path.is_file():
-        raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
-                         f"Pass the folder written by opm-nlp train, or use --codebook.")
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
-    codebook_path = folder / "codebook.yaml"
-    if not codebook_path.is_file():
-        raise ModelError(f"{folder}: codebook.yaml is missing; the model folder is incomplete. Retrain it.")
-    codebook = parse_codebook(codebook_path.read_text(encoding="utf-8"), source=str(codebook_path))
-    if codebook.fingerprint != metadata.get("codebook", {}).get("fingerprint"):
-        raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
-    return codebook, metadata
 
 
 def model_version(codebook: Codebook, metadata: dict | None = None) -> str:

@@ -47,17 +47,40 @@ def test_codes_with_few_or_no_positives_train_with_a_warning():
     Y[0, 1] = 1  # one positive only; column 2 has none
     with pytest.warns(FewExamplesWarning, match=r"Code #1 has 1 positive answers of 12"):
         clf = EmbeddingClassifier(cv=3).fit(X, Y)
-    proba = clf.predict_proba(["something new"])
-    assert proba[0, 2] == 0.0
-    assert clf.thresholds_[1] == 0.5
+    proba = clf.predict_proba(["something new", "answer number 0 about listening"])
+    # codes with fewer than two positives cannot be learned: they score their (smoothed) prior and
+    # are never suggested
+    assert proba[0, 2] == pytest.approx(0.5 / 13)
+    assert proba[1, 1] == pytest.approx(1.5 / 13)
+    assert clf.thresholds_[1] > 1 and clf.thresholds_[2] > 1
+    assert clf.predict(["answer number 0 about listening"])[0, 1:].tolist() == [0, 0]
+
+
+def test_scores_are_probabilities_that_track_the_evidence():
+    X = [f"I will listen more to student {i}" for i in range(15)] + [f"We now use a plan number {i}" for i in range(15)]
+    Y = np.array([[1, 0]] * 15 + [[0, 1]] * 15)
+    clf = EmbeddingClassifier(cv=3).fit(X, Y)
+    oof = clf.oof_scores_
+    assert oof[:15, 0].mean() > 0.8 and oof[15:, 0].mean() < 0.2
+
+
+def test_context_is_used_and_then_required():
+    X = ["nothing", "nothing really", "nothing at all", "not much", "nothing", "nothing much"] * 3
+    question = ["What was good?", "What could be better?"] * 9
+    Y = np.array([[1] if q == "What was good?" else [0] for q in question])  # "nothing" is bad only here
+    clf = EmbeddingClassifier(cv=3).fit(X, Y, contexts=question)
+    proba = clf.predict_proba(["nothing", "nothing"], contexts=["What was good?", "What could be better?"])
+    assert proba[0, 0] > 0.5 > proba[1, 0]
+    with pytest.raises(DataError, match=r"trained with a context column .* pass the same column when tagging"):
+        clf.predict_proba(["nothing"])
 
 
 @pytest.mark.parametrize("kwargs, Y, message", [
     ({}, np.array([1, 0]), r"Y must be a 2-D 0/1 array"),
     ({}, np.array([[1], [0], [1]]), r"X has 2 answers but Y has 3 rows"),
     ({}, np.array([[2], [0]]), r"Y must contain only 0 and 1"),
-    ({"class_weight": "auto"}, np.array([[1], [0]]),
-     r"The 'class_weight' parameter of EmbeddingClassifier must be 'balanced' or None\. Got 'auto' instead\."),
+    ({"C_lexical": -1}, np.array([[1], [0]]),
+     r"The 'C_lexical' parameter of EmbeddingClassifier must be a float > 0\. Got -1 instead\."),
     ({"cv": 1}, np.array([[1], [0]]), r"The 'cv' parameter of EmbeddingClassifier must be an int >= 2\. Got 1"),
 ])
 def test_bad_training_input_is_rejected(kwargs, Y, message):
@@ -70,3 +93,19 @@ def test_predict_before_fit_raises():
 
     with pytest.raises(NotFittedError):
         EmbeddingClassifier().predict(["x"])
+
+
+class HashEmbedder:
+    """Stand-in embedder: a fixed random vector per text (no model needed)."""
+
+    def encode(self, texts):
+        return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=384) for t in texts])
+
+
+def test_fits_when_features_are_large_enough_to_be_shared_between_processes():
+    # joblib hands arrays over 1 MB to worker processes as memory maps; liblinear needs them writeable
+    rng = np.random.default_rng(0)
+    X = [f"answer {i} about {'listening' if i % 3 else 'plans'} and more" for i in range(1500)]
+    Y = np.column_stack([[i % 3 == 0 for i in range(1500)], rng.integers(0, 2, 1500)]).astype(int)
+    clf = EmbeddingClassifier(embedder=HashEmbedder(), n_jobs=2).fit(X, Y)
+    assert clf.oof_scores_[:, 0][Y[:, 0] == 1].mean() > 0.9

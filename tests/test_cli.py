@@ -135,3 +135,17 @@ def test_default_model_matches_the_shipped_codebook(codebook):
 
     model = CodingModel.load(ROOT / "models" / "opm_default", codebook=codebook)
     assert model.metadata["training"]["sources"] == [CODED.name]
+
+
+def test_context_column_is_recorded_and_required_for_tagging(tmp_path):
+    coded = pd.read_csv(CODED, dtype=str).head(80)
+    coded["question"] = "What will you change?"
+    coded.to_csv(tmp_path / "coded.csv", index=False)
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "coded.csv", *COLS, "--out", tmp_path / "m",
+                 "--context-col", "question", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["context_col"] == "question"
+    result = run("tag", tmp_path / "m", NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: Context column 'question' not found in {NEW_WAVE}. Columns: [")
+    assert not (tmp_path / "t.csv").exists()

@@ -13,7 +13,7 @@ TEXTS = ["I will listen more.", "Start using IDPs with every student this year, 
 
 @pytest.fixture(scope="module")
 def reference():
-    return Embedder(cache=False).encode(TEXTS)
+    return Embedder(backend="torch", cache=False).encode(TEXTS)
 
 
 def test_torch_embeddings_are_normalised_and_deduplicated(reference):
@@ -31,9 +31,9 @@ def test_onnx_backends_agree_with_torch(reference, backend, min_cosine):
 
 
 def test_disk_cache_skips_the_encoder_and_is_private(reference):
-    first = Embedder()
+    first = Embedder(backend="torch")
     first.encode(TEXTS)
-    second = Embedder()
+    second = Embedder(backend="torch")
     again = second.encode(TEXTS)
     assert second.encoded_count == 0
     np.testing.assert_allclose(again, reference, atol=1e-6)

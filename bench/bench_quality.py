@@ -1,0 +1,203 @@
+"""Quality benchmark on real human-coded answers (issue 5). Results go in docs/benchmarks.md.
+
+Usage (from the repository root, after `make setup`):
+
+    .venv/bin/python bench/bench_quality.py [--nhs DIR] [--curve] [--backends torch,onnx-int8]
+
+Data: the NHS Friends and Family Test benchmark (../shared/data/nhs_fft; fixed split, 31 codes). The
+tool's default pipeline is trained on train.csv through the same code path as `opm-nlp train`
+(:class:`opm_nlp.bundle.CodingModel`) and scored once on test.csv, beside the reference methods:
+TF-IDF + SVC as pxtextmining's SVC model, TF-IDF + logistic regression, and the tool's keyword
+classifier (keywords = the words of each code's label; the data set has no stem lists). With
+--curve, a learning curve (F1 against the number of coded answers, several random draws each) is
+drawn to docs/learning_curve.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from opm_nlp.bundle import CodingModel  # noqa: E402
+from opm_nlp.codebook import Codebook  # noqa: E402
+from opm_nlp.evaluation import agreement_table  # noqa: E402
+
+_STOP = {"and", "of", "the", "to", "with", "for", "in", "on", "a", "not", "use"}
+
+
+def nhs_codebook(codes: pd.DataFrame) -> Codebook:
+    """A codebook from codes.csv: the labels are all the data set gives (no definitions, no stems)."""
+    entries = []
+    for row in codes.itertuples(index=False):
+        words = [w for w in re.findall(r"[a-z]+", row.label.lower()) if w not in _STOP and len(w) > 2]
+        entries.append({"id": row.code.lower(), "label": row.label, "definition": row.label,
+                        "keywords": [w[:6] for w in words]})
+    return Codebook.from_dict({"name": "NHS FFT (pxtextmining v6 framework)", "codes": entries})
+
+
+def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of one code's probabilities (equal-width bins)."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            total += mask.mean() * abs(p[mask].mean() - y[mask].mean())
+    return total
+
+
+def summarise(name: str, Y: np.ndarray, predicted: np.ndarray, codes: list[str], seconds: float,
+              proba: np.ndarray | None = None) -> dict:
+    table = agreement_table(Y, predicted, codes)
+    out = {"method": name, "micro_f1": float(table.loc["micro", "f1"]), "macro_f1": float(table.loc["macro", "f1"]),
+           "fit_seconds": round(seconds, 1), "per_code_f1": {c: float(table.loc[c, "f1"]) for c in codes}}
+    if proba is not None:
+        out["ece_mean"] = float(np.mean([ece(Y[:, j], proba[:, j]) for j in range(Y.shape[1])]))
+    return out
+
+
+def run_default(train, test, codebook, backend="torch", context_col=None, cache=False) -> tuple[dict, CodingModel]:
+    start = time.perf_counter()
+    model = CodingModel(codebook, backend=backend, cache=cache).fit(train, "text", context_col=context_col)
+    seconds = time.perf_counter() - start
+    contexts = None if context_col is None else test[context_col].astype(str).tolist()
+    proba = model.predict_proba(test["text"].tolist(), contexts)
+    predicted = (proba >= model.thresholds).astype(int)
+    name = f"opm-nlp default ({backend}{', question as context' if context_col else ''})"
+    return summarise(name, test[codebook.ids].to_numpy(), predicted, codebook.ids, seconds, proba), model
+
+
+def run_references(train, test, codebook) -> list[dict]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import SVC
+
+    Y_train, Y_test = train[codebook.ids].to_numpy(), test[codebook.ids].to_numpy()
+    results = []
+    for name, estimator in [
+        ("TF-IDF 1-2-grams + SVC (C=15, balanced), as pxtextmining", SVC(C=15, class_weight="balanced",
+                                                                         probability=True, random_state=0)),
+        ("TF-IDF 1-2-grams + logistic regression (balanced)", LogisticRegression(class_weight="balanced",
+                                                                                   max_iter=2000)),
+    ]:
+        start = time.perf_counter()
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2))
+        X_train = vectorizer.fit_transform(train["text"])
+        model = OneVsRestClassifier(estimator, n_jobs=2).fit(X_train, Y_train)
+        seconds = time.perf_counter() - start
+        proba = model.predict_proba(vectorizer.transform(test["text"]))
+        results.append(summarise(name, Y_test, (proba >= 0.5).astype(int), codebook.ids, seconds, proba))
+    start = time.perf_counter()
+    keyword = CodingModel(codebook, method="keyword").fit(train, "text")
+    proba = keyword.predict_proba(test["text"].tolist())
+    results.append(summarise("opm-nlp keyword/stem query (label words as stems)", Y_test, (proba >= 0.5).astype(int),
+                             codebook.ids, time.perf_counter() - start))
+    return results
+
+
+def learning_curve(train, test, codebook, sizes, draws, out_png: Path) -> list[dict]:
+    rows = []
+    Y_test = test[codebook.ids].to_numpy()
+    for size in sizes:
+        for draw in range(draws if size < len(train) else 1):
+            sample = train.sample(n=min(size, len(train)), random_state=draw)
+            model = CodingModel(codebook, cache=True).fit(sample, "text")
+            predicted = (model.predict_proba(test["text"].tolist()) >= model.thresholds).astype(int)
+            table = agreement_table(Y_test, predicted, codebook.ids)
+            rows.append({"answers": len(sample), "draw": draw, "micro_f1": float(table.loc["micro", "f1"]),
+                         "macro_f1": float(table.loc["macro", "f1"])})
+            print(f"  curve: {len(sample)} answers, draw {draw}: micro {rows[-1]['micro_f1']:.3f} "
+                  f"macro {rows[-1]['macro_f1']:.3f}", file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    summary = frame.groupby("answers")[["micro_f1", "macro_f1"]].agg(["mean", "std"]).fillna(0)
+    for metric, label in (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")):
+        axes.errorbar(summary.index, summary[(metric, "mean")], yerr=summary[(metric, "std")], marker="o",
+                      capsize=3, label=label)
+    axes.set_xscale("log")
+    axes.set_xlabel("coded training answers (log scale)")
+    axes.set_ylabel("F1 on the NHS test split")
+    axes.set_title("How many answers must people code?")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=110)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nhs", type=Path, default=ROOT.parent / "shared" / "data" / "nhs_fft")
+    parser.add_argument("--backends", default="torch", help="comma-separated backends for the default pipeline")
+    parser.add_argument("--context", action="store_true", help="also run with the survey question as context")
+    parser.add_argument("--references", action="store_true", help="also run the reference methods")
+    parser.add_argument("--curve", action="store_true", help="also draw the learning curve")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "quality.json")
+    args = parser.parse_args()
+
+    os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
+    codes = pd.read_csv(args.nhs / "codes.csv")
+    codebook = nhs_codebook(codes)
+    rename = {c: c.lower() for c in codes["code"]}
+    train = pd.read_csv(args.nhs / "train.csv", dtype={"text": str}).rename(columns=rename)
+    test = pd.read_csv(args.nhs / "test.csv", dtype={"text": str}).rename(columns=rename)
+    train["text"], test["text"] = train["text"].fillna(""), test["text"].fillna("")
+
+    results = []
+    for backend in args.backends.split(","):
+        result, _ = run_default(train, test, codebook, backend=backend)
+        results.append(result)
+        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
+              f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+    if args.context:
+        result, _ = run_default(train, test, codebook, context_col="question")
+        results.append(result)
+        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
+    if args.references:
+        results += run_references(train, test, codebook)
+    curve = learning_curve(train, test, codebook, [50, 100, 200, 400, 800, len(train)], args.draws,
+                           ROOT / "docs" / "learning_curve.png") if args.curve else []
+
+    print("\n| method | micro-F1 | macro-F1 | mean ECE | fit (s) |\n|---|---:|---:|---:|---:|")
+    for r in results:
+        ece_text = f"{r['ece_mean']:.3f}" if "ece_mean" in r else "–"
+        print(f"| {r['method']} | {r['micro_f1']:.3f} | {r['macro_f1']:.3f} | {ece_text} | {r['fit_seconds']:.0f} |")
+    if results:
+        print("\nPer code (F1):\n\n| code | " + " | ".join(r["method"] for r in results) + " |")
+        print("|---|" + "---:|" * len(results))
+        for code in codebook.ids:
+            print(f"| {code} | " + " | ".join(f"{r['per_code_f1'][code]:.2f}" for r in results) + " |")
+    if curve:
+        frame = pd.DataFrame(curve).groupby("answers")[["micro_f1", "macro_f1"]].agg(["mean", "std", "count"])
+        print("\nLearning curve (mean ± sd over draws):\n\n| coded answers | micro-F1 | macro-F1 | draws |\n|---:|---:|---:|---:|")
+        for n, row in frame.iterrows():
+            print(f"| {n} | {row[('micro_f1', 'mean')]:.3f} ± {np.nan_to_num(row[('micro_f1', 'std')]):.3f} | "
+                  f"{row[('macro_f1', 'mean')]:.3f} ± {np.nan_to_num(row[('macro_f1', 'std')]):.3f} | "
+                  f"{int(row[('micro_f1', 'count')])} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"results": results, "learning_curve": curve}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
