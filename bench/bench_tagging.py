@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,10 @@ def main() -> None:
     make_answers(args.nhs, args.n_speed, seed=1).to_csv(speed, index=False)
     n_speed = len(pd.read_csv(speed))
 
+    # 0. CLI start-up: `opm-nlp --help`, median of 7 runs
+    startup = sorted(run([PYTHON, "-m", "opm_nlp", "--help"], work / "cache-startup")[0] for _ in range(7))[3]
+    results["startup_s"] = startup
+
     # 1. raw encoder vs tag throughput, per backend, same answers, no embedding cache
     for backend in args.backends.split(","):
         encode_s = timed_snippet(ENCODE_SNIPPET, [str(speed), backend], onnx_cache)
@@ -115,6 +120,8 @@ def main() -> None:
         path = work / f"{label}.csv"
         make_answers(args.nhs, n, seed=2).to_csv(path, index=False)
         cache = work / f"cache-{label}"
+        # the one-time ONNX export is not what is measured: each run starts with it, and with no embeddings
+        shutil.copytree(onnx_cache / "onnx", cache / "onnx")
         command = [PYTHON, "-m", "opm_nlp", "tag", str(args.model), str(path), "--text-col", "answer", "--id-col",
                    "response_id", "--out", str(work / f"out-{label}.csv"), "--quiet"]
         seconds, rss = run(command, cache)
@@ -122,13 +129,13 @@ def main() -> None:
         results[f"seconds[{label}]"] = seconds
         results[f"n[{label}]"] = len(pd.read_csv(path))
         print(f"{label}: {seconds:.1f} s, peak RSS {rss:.0f} MB", file=sys.stderr)
-        if label == "small":
-            warm_s, _ = run(command, cache)  # the same answers again: embeddings from the cache
-            results["seconds[small, warm cache]"] = warm_s
-            print(f"small again with a warm cache: {warm_s:.1f} s", file=sys.stderr)
+        warm_s, _ = run(command, cache)  # the same answers again: embeddings from the cache
+        results[f"seconds[{label}, warm cache]"] = warm_s
+        print(f"{label} again with a warm cache: {warm_s:.1f} s", file=sys.stderr)
 
     backends = args.backends.split(",")
     print("\n| measure | value | target |\n|---|---:|---|")
+    print(f"| `python -m opm_nlp --help`, median of 7 (s) | {results['startup_s']:.2f} | < 0.5 |")
     for backend in backends:
         print(f"| raw encoder, {backend} (answers/s) | {results[f'encode_per_s[{backend}]']:.0f} | |")
         print(f"| `tag`, {backend} (answers/s) | {results[f'tag_per_s[{backend}]']:.0f} | |")
@@ -141,9 +148,12 @@ def main() -> None:
     print(f"| peak RSS, {results['n[small]']:,} answers (MB) | {results['rss_mb[small]']:.0f} | |")
     print(f"| peak RSS ratio, {results['n[large]']:,} ÷ {results['n[small]']:,} | "
           f"{results['rss_mb[large]'] / results['rss_mb[small]']:.2f} | ≤ 1.15 |")
-    print(f"| `opm-nlp tag`, {results['n[small]']:,} answers, cold cache (s) | {results['seconds[small]']:.1f} | |")
-    print(f"| the same, warm cache (s) | {results['seconds[small, warm cache]']:.1f} | |")
-    print(f"| warm ÷ cold | {results['seconds[small, warm cache]'] / results['seconds[small]']:.2f} | ≤ 0.1 |")
+    for label in ("small", "large"):
+        n = results[f"n[{label}]"]
+        cold, warm = results[f"seconds[{label}]"], results[f"seconds[{label}, warm cache]"]
+        print(f"| `opm-nlp tag`, {n:,} answers, cold cache (s) | {cold:.1f} | |")
+        print(f"| the same, warm cache (s) | {warm:.1f} | |")
+        print(f"| warm ÷ cold, {n:,} answers | {warm / cold:.2f} | ≤ 0.1 |")
     print(f"\nWork folder: {work}", file=sys.stderr)
 
 

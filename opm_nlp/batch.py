@@ -207,7 +207,9 @@ def _local_chunks(model, input_path, text_col, id_col, carry, chunk_size, encodi
         if index < done:
             continue
         chunk = check_responses(chunk, text_col, id_col, source=str(input_path), first_row=first_row)
-        tagged = model.tag(chunk, text_col, id_col, carry=columns, source=str(input_path))
+        # one encoder call per chunk: its answers are sorted by length together, so less padding
+        tagged = model.tag(chunk, text_col, id_col, carry=columns, source=str(input_path),
+                           chunk_size=max(1, len(chunk)))
         if model.embedder is not None:
             model.embedder.forget()  # memory stays flat; the disk cache keeps the vectors
         yield index, first_row, tagged
@@ -224,7 +226,7 @@ def _tag_partition(frame: pd.DataFrame, model_dir: str, text_col: str, id_col: s
                    backend: str | None, cache: bool, source: str, first_row: int | None = None) -> pd.DataFrame:
     model = _worker_model(model_dir, backend, cache)
     frame = check_responses(frame, text_col, id_col, source=source, first_row=first_row or 0)
-    tagged = model.tag(frame, text_col, id_col, carry=carry, source=source)
+    tagged = model.tag(frame, text_col, id_col, carry=carry, source=source, chunk_size=max(1, len(frame)))
     if model.embedder is not None:
         model.embedder.forget()
     return tagged

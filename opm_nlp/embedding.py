@@ -310,13 +310,29 @@ class _OnnxEncoder:
         self.tokenizer = tokenizer
         self.inputs = {i.name for i in session.get_inputs()}
 
+    #: Most tokens (answers x padded length) in one forward pass: long answers go in smaller batches,
+    #: so the attention buffers, and the peak memory onnxruntime keeps, do not depend on the input.
+    max_tokens = 4096
+
+    def _batches(self, lengths: np.ndarray, order: np.ndarray, batch_size: int):
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            # sorted by length, so the last answer of a batch is its longest
+            while (stop < len(order) and stop - start < batch_size
+                   and (stop - start + 1) * lengths[order[stop]] <= self.max_tokens):
+                stop += 1
+            yield order[start:stop]
+            start = stop
+
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # less padding per batch
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")  # less padding per batch
         out = np.zeros((len(texts), 0), dtype=np.float32)
         chunks = []
-        for start in range(0, len(order), batch_size):
-            batch = [encodings[i] for i in order[start:start + batch_size]]
+        for rows in self._batches(lengths, order, batch_size):
+            batch = [encodings[i] for i in rows]
             width = max(len(e.ids) for e in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros_like(ids)
