@@ -37,8 +37,8 @@ import pandas as pd
 
 from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
 from opm_nlp.codebook import Codebook, parse_codebook
-from opm_nlp.evaluation import agreement_table
 from opm_nlp.embedding import DEFAULT_BACKEND
+from opm_nlp.evaluation import agreement_table
 from opm_nlp.exceptions import DataError, ModelError
 from opm_nlp.provenance import SCORE_PREFIX
 

@@ -48,6 +48,15 @@ def _kind(path: Path) -> str:
     )
 
 
+def _input(path: str | Path) -> tuple[Path, str]:
+    """An input file's path and kind; a missing file or an unsupported type is a clear error."""
+    path = Path(path)
+    kind = _kind(path)
+    if not path.is_file():
+        raise DataError(f"File not found: {path}.")
+    return path, kind
+
+
 def read_table(path: str | Path, encoding: str | None = None, sheet: str | int | None = None) -> pd.DataFrame:
     """Read a CSV, XLSX or Parquet file into a DataFrame of strings and numbers.
 
@@ -63,10 +72,7 @@ def read_table(path: str | Path, encoding: str | None = None, sheet: str | int |
     sheet : str or int, optional
         Worksheet of an XLSX file (default: the first).
     """
-    path = Path(path)
-    kind = _kind(path)
-    if not path.is_file():
-        raise DataError(f"File not found: {path}.")
+    path, kind = _input(path)
     try:
         if kind == "csv":
             return _read_csv(path, _separator(path), encoding)
@@ -131,10 +137,7 @@ def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) 
 
     Cells are read as :func:`read_table` reads them; memory holds one chunk at a time.
     """
-    path = Path(path)
-    kind = _kind(path)
-    if not path.is_file():
-        raise DataError(f"File not found: {path}.")
+    path, kind = _input(path)
     try:
         if kind == "csv":
             enc = encoding or detect_encoding(path)
