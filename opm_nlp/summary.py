@@ -1,8 +1,7 @@
-"""Theme frequencies: how many respondents carry each code."""
+"""Theme frequencies: how many respondents carry each code (the short form of the report's table)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from opm_nlp.codebook import Codebook
@@ -10,6 +9,8 @@ from opm_nlp.codebook import Codebook
 
 def theme_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str) -> pd.DataFrame:
     """Respondents per code, as in the OPM study's table (unique respondents per category).
+
+    The counts are :func:`opm_nlp.report.frequency_table`'s, without intervals or provenance.
 
     Parameters
     ----------
@@ -23,15 +24,12 @@ def theme_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str) ->
     Returns
     -------
     DataFrame
-        Index: code ids. Columns: label, respondents, pct_of_answered, pct_of_all.
+        Index: code ids. Columns: label, respondents, pct_of_answered, pct_of_all (rounded to 0.1).
     """
-    answered = table[text_col].fillna("").astype(str).str.strip().ne("").to_numpy()
-    counts = table[codebook.ids].to_numpy(dtype=int)[answered].sum(axis=0)
-    n_answered, n_all = int(answered.sum()), len(table)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame({
-            "label": [codebook[c].label for c in codebook.ids],
-            "respondents": counts,
-            "pct_of_answered": np.round(100 * counts / max(n_answered, 1), 1),
-            "pct_of_all": np.round(100 * counts / max(n_all, 1), 1),
-        }, index=pd.Index(codebook.ids, name="code"))
+    from opm_nlp.report import frequency_table
+
+    full = frequency_table(table, codebook, text_col)
+    out = full[["label", "respondents", "pct_of_answered", "pct_of_all"]].copy()
+    out[["pct_of_answered", "pct_of_all"]] = out[["pct_of_answered", "pct_of_all"]].fillna(0).round(1)
+    out.index.name = "code"
+    return out
