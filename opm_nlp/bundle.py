@@ -142,7 +142,8 @@ class CodingModel:
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
-                 review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True):
+                 review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True,
+                 codebook_examples: bool = True):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         self.codebook = codebook
@@ -151,6 +152,7 @@ class CodingModel:
         self.review_margin = review_margin
         self.backend = backend
         self.cache = cache
+        self.codebook_examples = codebook_examples
         self.classifier = None
         self.metadata: dict = {}
         self._embedder = None
@@ -172,14 +174,29 @@ class CodingModel:
             return KeywordClassifier([code.keywords for code in self.codebook.codes])
         return EmbeddingClassifier(embedder=self.embedder)
 
-    def fit(self, coded: pd.DataFrame, text_col: str, sources: list[str] | None = None,
+    def fit(self, coded: pd.DataFrame | None, text_col: str = "text", sources: list[str] | None = None,
             context_col: str | None = None) -> CodingModel:
         """Train on a wide coded table (one 0/1 column per code id).
 
         Answers with empty text are left out of training and counted in ``metadata['training']``.
         ``context_col`` names a column that says what each answer responds to (e.g. the survey
         question, when one file holds answers to several); tagging then needs the same column.
+
+        Unless ``codebook_examples=False``, the embedding method also learns from the codebook's
+        examples and definitions (:meth:`Codebook.examples`), so that codes with few coded answers get
+        useful suggestions; ``coded`` may then be ``None`` for a model from the codebook alone.
         """
+        examples = self._examples()
+        if coded is None:
+            if examples is None:
+                raise DataError("No coded answers to train on, and the codebook has no examples or definitions "
+                                "to learn from. Pass coded data.")
+            bare = [code.id for code in self.codebook.codes if not code.examples]
+            if bare:
+                raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "
+                                f"({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}). Add examples to the "
+                                f"codebook, or pass coded data.")
+            coded = pd.DataFrame(columns=[text_col, *self.codebook.ids])
         missing = [c for c in self.codebook.ids if c not in coded.columns]
         if missing:
             raise DataError(f"Coded data lacks code column(s) {missing}; expected one 0/1 column per code id.")
@@ -189,18 +206,18 @@ class CodingModel:
         Y = coded.loc[usable, self.codebook.ids].to_numpy(dtype=int)
         contexts = self._contexts(coded, context_col, "the coded data")
         contexts = None if contexts is None else [c for c, ok in zip(contexts, usable) if ok]
-        if self.method == "embedding" and len(X) < 10:
+        if self.method == "embedding" and len(X) < 10 and examples is None:
             raise DataError(
-                f"Only {len(X)} coded answers with text; the embedding method needs at least 10. "
-                f"Code more answers, or use --method keyword."
+                f"Only {len(X)} coded answers with text; the embedding method needs at least 10, or a "
+                f"codebook with examples. Code more answers, or use --method keyword."
             )
         classifier = self._new_classifier()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if contexts is None:
+            if self.method == "keyword":
                 classifier.fit(X, Y)
             else:
-                classifier.fit(X, Y, contexts=contexts)
+                classifier.fit(X, Y, contexts=contexts, examples=examples)
         few = []
         for warning in caught:
             message = str(warning.message)
@@ -228,11 +245,24 @@ class CodingModel:
                 "empty_answers_skipped": int((~usable).sum()),
                 "sources": sources or [],
                 "positives": {c: int(p) for c, p in zip(self.codebook.ids, positives)},
+                "codebook_examples": 0 if examples is None else len(examples[0]),
                 "few_examples": few,
             },
             "cv_metrics": self._cv_metrics(Y),
         }
         return self
+
+    def _examples(self) -> tuple[list[str], np.ndarray] | None:
+        """The codebook's examples as texts and a 0/1 matrix, or None when not used or there are none."""
+        if self.method != "embedding" or not self.codebook_examples:
+            return None
+        pairs = self.codebook.examples()
+        if not pairs:
+            return None
+        column = {code_id: j for j, code_id in enumerate(self.codebook.ids)}
+        Y = np.zeros((len(pairs), len(column)), dtype=np.int8)
+        Y[np.arange(len(pairs)), [column[code_id] for _, code_id in pairs]] = 1
+        return [text for text, _ in pairs], Y
 
     def _embedding_metadata(self) -> dict | None:
         if self.method != "embedding":
@@ -242,7 +272,7 @@ class CodingModel:
 
     def _cv_metrics(self, Y: np.ndarray) -> dict | None:
         scores = getattr(self.classifier, "oof_scores_", None)
-        if scores is None:  # the keyword method has no training, so nothing to cross-validate
+        if scores is None or len(scores) == 0:  # keywords, or the codebook alone: nothing to cross-validate
             return None
         predicted = (scores >= self.classifier.thresholds_).astype(int)
         table = agreement_table(Y, predicted, self.codebook.ids)

@@ -204,12 +204,17 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(self._embedder().encode(self._with_context(texts, contexts)), dtype=np.float64)
 
     # -- estimator API ----------------------------------------------------------------------
-    def fit(self, X: Sequence[str], Y, contexts: Sequence[str] | None = None) -> EmbeddingClassifier:
+    def fit(self, X: Sequence[str], Y, contexts: Sequence[str] | None = None,
+            examples: tuple[Sequence[str], np.ndarray] | None = None) -> EmbeddingClassifier:
         """Fit on answer texts ``X`` and their 0/1 code matrix ``Y``.
 
         ``contexts`` (optional, one string per answer) is what the answer responds to, e.g. the survey
         question when one file holds answers to several; the same kind of context is then needed to
         predict.
+
+        ``examples`` (optional) are the codebook's own example texts and their 0/1 codes, learned beside
+        the coded answers: with few answers coded yet they carry the model; with many they weigh little.
+        ``X`` may then be empty (a model from the codebook alone).
         """
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
@@ -218,21 +223,33 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             if not (isinstance(value, (int, float)) and value > 0):
                 raise DataError(f"The '{name}' parameter of EmbeddingClassifier must be a float > 0. "
                                 f"Got {value!r} instead.")
-        texts, Y = _check_xy(X, Y)
+        texts = [str(x) for x in X]
         contexts = None if contexts is None else [str(c) for c in contexts]
+        n_answers = len(texts)
+        if examples is not None:
+            example_texts, example_Y = examples
+            example_Y = np.asarray(example_Y)
+            Y = np.asarray(Y) if n_answers else np.zeros((0, example_Y.shape[1]), dtype=np.int8)
+            texts = texts + [str(t) for t in example_texts]
+            Y = np.vstack([Y, example_Y])
+            if contexts is not None:
+                contexts = contexts + [""] * len(example_texts)
+        texts, Y = _check_xy(texts, Y)
         n, k = Y.shape
-        self.n_positives_ = Y.sum(axis=0)
-        for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n - self.n_positives_ < MIN_POSITIVES)):
+        self.n_positives_ = Y[:n_answers].sum(axis=0)
+        self.n_examples_ = n - n_answers
+        for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n_answers - self.n_positives_ < MIN_POSITIVES)):
             warnings.warn(
-                f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n}; its suggestions "
+                f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n_answers}; its suggestions "
                 f"will be unreliable. Code more answers with it.", FewExamplesWarning, stacklevel=2)
         folds = self._folds(Y)
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
         X_embedding = self._embedding(texts, contexts)
         # a code needs two positives and two negatives to be learned at all; the others score their prior
-        self.prior_ = (self.n_positives_ + 0.5) / (n + 1.0)
-        learnable = np.flatnonzero((self.n_positives_ >= 2) & (n - self.n_positives_ >= 2))
+        positives = Y.sum(axis=0)
+        self.prior_ = (positives + 0.5) / (n + 1.0)
+        learnable = np.flatnonzero((positives >= 2) & (n - positives >= 2))
         from joblib import Parallel, delayed
 
         jobs = self.n_jobs if self.n_jobs is not None else min(2, len(learnable) or 1)
@@ -240,13 +257,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         results = Parallel(n_jobs=jobs, mmap_mode="c")(
             delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding)
             for j in learnable)
-        self.oof_scores_ = np.tile(self.prior_, (n, 1))
+        oof_scores = np.tile(self.prior_, (n, 1))
         self.thresholds_ = np.full(k, 1.01)
         self.heads_ = {}
         for j, (oof, head) in zip(learnable, results):
-            self.oof_scores_[:, j] = oof
+            oof_scores[:, j] = oof
             self.thresholds_[j] = best_threshold(Y[:, j], oof)
             self.heads_[int(j)] = head
+        self.oof_scores_ = oof_scores[:n_answers]
         self.n_codes_ = k
         return self
 

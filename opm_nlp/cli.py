@@ -47,13 +47,15 @@ def _group(**kwargs):
     return click.group(cls=_Group, **kwargs)
 
 
-def data_options(func):
+def data_options(func=None, *, required: bool = True):
     """--text-col, --id-col and --encoding, shared by every command that reads answers."""
-    func = click.option("--encoding", default=None,
-                        help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")(func)
-    func = click.option("--id-col", required=True, help="Column with a unique id per response.")(func)
-    func = click.option("--text-col", required=True, help="Column with the answer text.")(func)
-    return func
+    def decorate(func):
+        func = click.option("--encoding", default=None,
+                            help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")(func)
+        func = click.option("--id-col", required=required, help="Column with a unique id per response.")(func)
+        return click.option("--text-col", required=required, help="Column with the answer text.")(func)
+
+    return decorate if func is None else decorate(func)
 
 
 def coded_options(func):
@@ -228,10 +230,11 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
 @cli.command()
 @click.option("--codebook", "codebook_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Codebook YAML file.")
-@click.option("--data", "data_paths", required=True, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--data", "data_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Coded answers (CSV/XLSX/Parquet). Repeat for several files; for a response id in "
-                   "several files, the later file's codes win.")
-@data_options
+                   "several files, the later file's codes win. Leave out to start from the codebook's "
+                   "examples and definitions alone.")
+@data_options(required=False)
 @coded_options
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Model folder to write.")
 @click.option("--method", default="embedding", show_default=True, type=click.Choice(["embedding", "keyword"]),
@@ -241,11 +244,17 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
 @click.option("--context-col", default=None,
               help="Column saying what each answer responds to (e.g. the question, when a file holds answers "
                    "to several questions); answers to tag need the same column.")
+@click.option("--no-codebook-examples", is_flag=True,
+              help="Learn from the coded answers only, not also from the codebook's examples and definitions.")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, context_col, backend, no_cache, quiet) -> None:
+          embedding_model, context_col, no_codebook_examples, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
+
+    The embedding method also learns from the codebook's examples and definitions, which carry the
+    model while few answers are coded; without --data it learns from them alone (a first model for a
+    new codebook: expect rough suggestions, and review them).
 
     \b
     Example:
@@ -259,6 +268,20 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     from opm_nlp.surveys import combine_coded, read_coded
 
     cb = load_codebook(codebook_path)
+    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
+                        cache=not no_cache, codebook_examples=not no_codebook_examples)
+    if not data_paths:
+        if method == "keyword":
+            raise click.UsageError("--method keyword needs no training; pass --data to record what it was checked on.")
+        if not quiet:
+            click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
+                       f"definitions, {len(cb)} codes...", err=True)
+        model.fit(None, text_col or "text", context_col=context_col)
+        model.save(out)
+        click.echo(f"Model written to {out} (from the codebook alone; no cross-validated figures).")
+        return
+    if text_col is None or id_col is None:
+        raise click.UsageError("--text-col and --id-col are required with --data.")
     frames = []
     for p in data_paths:
         frame = read_coded(p, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
@@ -271,8 +294,6 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         click.echo(f"Combined {len(data_paths)} files: {len(coded)} answers; later files changed {changed} labels.")
     if not quiet:
         click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes...", err=True)
-    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
-                        cache=not no_cache)
     model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col)
     model.save(out)
     meta = model.metadata

@@ -134,6 +134,18 @@ class Codebook:
             parent = self[parent].parent
         return out
 
+    def examples(self) -> list[tuple[str, str]]:
+        """``(text, code id)`` pairs the codebook itself offers as examples of its codes.
+
+        Each code's examples, and its label with its definition: what a coder reads before coding.
+        """
+        pairs = []
+        for code in self.codes:
+            pairs += [(text, code.id) for text in code.examples if text.strip()]
+            if code.definition.strip():
+                pairs.append((f"{code.label}. {code.definition}", code.id))
+        return pairs
+
     def to_dict(self) -> dict[str, Any]:
         """Return the codebook as the plain structure of its YAML file."""
         return {

@@ -44,7 +44,9 @@ def render_model_card(model: CodingModel) -> str:
     lines += [
         f"- Trained {meta['created']} on {training['answers']} coded answers"
         + (f" ({training['empty_answers_skipped']} empty answers skipped)" if training["empty_answers_skipped"] else "")
-        + (f" from {', '.join(training['sources'])}" if training["sources"] else "") + ".",
+        + (f" from {', '.join(training['sources'])}" if training["sources"] else "")
+        + (f", and on the codebook's {training['codebook_examples']} examples and definitions"
+           if training.get("codebook_examples") else "") + ".",
         f"- An answer is flagged for review when a code's score is within {meta['review_margin']} of its threshold.",
         "",
         "## Codes",

@@ -93,3 +93,15 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
     assert model.embedder is None and model.metadata["cv_metrics"] is None
     tagged = model.tag(pd.DataFrame({"id": ["1"], "t": ["Revisit expectations with an IDP"]}), "t", "id")
     assert tagged.loc[0, "suggested_codes"] == "aligning_expectations; written_plans"
+
+
+def test_codebook_alone_needs_examples_for_every_code(codebook):
+    from dataclasses import replace
+
+    from opm_nlp.exceptions import DataError
+
+    bare = replace(codebook, codes=(replace(codebook.codes[0], examples=()), *codebook.codes[1:]))
+    with pytest.raises(DataError, match=r"every code needs examples; 1 have none \(aligning_expectations\)"):
+        CodingModel(bare).fit(None)
+    with pytest.raises(DataError, match="No coded answers to train on"):
+        CodingModel(codebook, codebook_examples=False).fit(None)

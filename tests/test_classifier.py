@@ -109,3 +109,30 @@ def test_fits_when_features_are_large_enough_to_be_shared_between_processes():
     Y = np.column_stack([[i % 3 == 0 for i in range(1500)], rng.integers(0, 2, 1500)]).astype(int)
     clf = EmbeddingClassifier(embedder=HashEmbedder(), n_jobs=2).fit(X, Y)
     assert clf.oof_scores_[:, 0][Y[:, 0] == 1].mean() > 0.9
+
+
+def test_codebook_examples_carry_codes_that_have_no_coded_answers_yet():
+    # two coded answers for code 0 only; code 1 is known from the codebook's examples alone
+    X = ["I will listen more carefully", "listen actively to my students"]
+    Y = np.array([[1, 0], [1, 0]])
+    examples = (["be a better listener", "hear them out before answering", "start using an IDP",
+                 "use individual development plans", "IDPs for everyone", "a written development plan"],
+                np.array([[1, 0]] * 2 + [[0, 1]] * 4))
+    clf = EmbeddingClassifier(cv=2).fit(X, Y, examples=examples)
+    assert clf.n_positives_.tolist() == [2, 0]  # coded answers only
+    assert clf.n_examples_ == 6
+    assert clf.oof_scores_.shape == (2, 2)  # out-of-fold scores of the coded answers only
+    assert clf.predict(["an individual development plan"])[0, 1] == 1
+    with pytest.warns(FewExamplesWarning):
+        without = EmbeddingClassifier(cv=2).fit(X + ["plans"], np.array([[1, 0], [1, 0], [0, 1]]))
+    assert without.thresholds_[1] > 1  # one positive: never suggested
+
+
+def test_a_model_from_codebook_examples_alone():
+    examples = (["listen more", "active listening", "be a better listener", "use an IDP", "development plans",
+                 "IDPs for everyone"], np.array([[1, 0]] * 3 + [[0, 1]] * 3))
+    clf = EmbeddingClassifier(cv=2).fit([], np.zeros((0, 2)), examples=examples)
+    assert clf.oof_scores_.shape == (0, 2)
+    proba = clf.predict_proba(["listening to my mentee", "an individual development plan"])
+    assert proba[0, 0] > proba[1, 0] and proba[1, 1] > proba[0, 1]
+    assert clf.predict(["an individual development plan"]).tolist() == [[0, 1]]

@@ -149,3 +149,27 @@ def test_context_column_is_recorded_and_required_for_tagging(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: Context column 'question' not found in {NEW_WAVE}. Columns: [")
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_train_from_the_codebook_alone_then_tag(tmp_path, codebook):
+    out = tmp_path / "zero"
+    result = run("train", "--codebook", CODEBOOK, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "from the codebook alone" in result.output
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["training"]["answers"] == 0 and meta["cv_metrics"] is None
+    assert meta["training"]["codebook_examples"] == len(codebook.examples())
+    assert "the codebook's" in (out / "README.md").read_text()
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "t.csv")["suggested_codes"].notna().sum() > 0
+
+
+def test_training_without_codebook_examples_is_recorded(tmp_path):
+    out = tmp_path / "m"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
+                 "--no-codebook-examples")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metadata.json").read_text())["training"]["codebook_examples"] == 0
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--out", out)
+    assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output

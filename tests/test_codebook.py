@@ -76,3 +76,11 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_from_dict_rejects_bad_colour():
     with pytest.raises(CodebookError, match=r"'color' must look like '#1f77b4'"):
         Codebook.from_dict({"name": "x", "codes": [{"id": "a", "label": "A", "definition": "d", "color": "red"}]})
+
+
+def test_examples_are_each_codes_examples_and_its_labelled_definition(codebook):
+    pairs = codebook.examples()
+    first = codebook.codes[0]
+    assert pairs[:len(first.examples) + 1] == [(text, first.id) for text in first.examples] + [
+        (f"{first.label}. {first.definition}", first.id)]
+    assert {code_id for _, code_id in pairs} == set(codebook.ids)
