@@ -108,8 +108,14 @@ def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
 def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding):
     lexical_oof, lexical = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
     embedding_oof, embedding = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False)
-    oof, stacker = _stack(np.column_stack([lexical_oof, embedding_oof]), y, folds)
-    return oof, (lexical, embedding, stacker)
+    views = np.column_stack([lexical_oof, embedding_oof])
+    oof, stacker = _stack(views, y, folds)
+    return views, oof, (lexical, embedding, stacker)
+
+
+def _others(P: np.ndarray) -> np.ndarray:
+    """For each answer and code, the summed probability of all the other codes."""
+    return P.sum(axis=1, keepdims=True) - P
 
 
 class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
@@ -130,6 +136,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         Inverse regularisation strength of the n-gram and embedding regressions.
     char_ngrams : bool
         Add character 2-5-grams (robust to typos and word forms) to the word n-grams.
+    other_codes : bool
+        Let each code's stacker also see the summed probability of the other codes (out of fold), so
+        that generic codes can learn that they apply when nothing more specific does.
     cv : int
         Folds for out-of-fold scores (fewer for very small training sets).
     n_jobs : int, optional
@@ -156,11 +165,12 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
-                 cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
+                 other_codes: bool = True, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
         self.embedder = embedder
         self.C_lexical = C_lexical
         self.C_embedding = C_embedding
         self.char_ngrams = char_ngrams
+        self.other_codes = other_codes
         self.cv = cv
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -258,12 +268,21 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding)
             for j in learnable)
         oof_scores = np.tile(self.prior_, (n, 1))
-        self.thresholds_ = np.full(k, 1.01)
         self.heads_ = {}
-        for j, (oof, head) in zip(learnable, results):
+        for j, (_, oof, head) in zip(learnable, results):
             oof_scores[:, j] = oof
-            self.thresholds_[j] = best_threshold(Y[:, j], oof)
             self.heads_[int(j)] = head
+        if self.other_codes and k > 1:
+            # a second stacker per code also sees how strongly the other codes apply: generic codes
+            # ("thanks, all good") are the ones left when nothing more specific is said
+            others = _others(oof_scores)
+            oof_scores = oof_scores.copy()
+            for j, (views, _, head) in zip(learnable, results):
+                oof_scores[:, j], second = _stack(np.column_stack([views, others[:, j]]), Y[:, j], folds)
+                self.heads_[int(j)] = (*head, second)
+        self.thresholds_ = np.full(k, 1.01)
+        for j in learnable:
+            self.thresholds_[j] = best_threshold(Y[:, j], oof_scores[:, j])
         self.oof_scores_ = oof_scores[:n_answers]
         self.n_codes_ = k
         return self
@@ -302,9 +321,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             return out
         X_lexical = self._lexical(texts, contexts, fit=False)
         X_embedding = self._embedding(texts, contexts)
-        for j, (lexical, embedding, stacker) in self.heads_.items():
-            Z = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)])
-            out[:, j] = stacker.predict_proba(Z)[:, 1]
+        views = {}
+        for j, (lexical, embedding, stacker, *_) in self.heads_.items():
+            views[j] = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)])
+            out[:, j] = stacker.predict_proba(views[j])[:, 1]
+        others = _others(out)
+        for j, (*_, second) in ((j, head) for j, head in self.heads_.items() if len(head) == 4):
+            out[:, j] = second.predict_proba(np.column_stack([views[j], others[:, j]]))[:, 1]
         return out
 
     def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:

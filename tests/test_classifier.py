@@ -136,3 +136,20 @@ def test_a_model_from_codebook_examples_alone():
     proba = clf.predict_proba(["listening to my mentee", "an individual development plan"])
     assert proba[0, 0] > proba[1, 0] and proba[1, 1] > proba[0, 1]
     assert clf.predict(["an individual development plan"]).tolist() == [[0, 1]]
+
+
+def test_other_codes_stage_sees_what_else_applies():
+    X = (["I will listen more carefully", "listen actively", "more active listening", "be a better listener",
+          "start using an IDP", "use development plans", "IDPs for everyone", "a written development plan",
+          "all good thanks", "nothing to add, great course", "fine as it is", "thank you, all good"])
+    Y = np.array([[1, 0, 0]] * 4 + [[0, 1, 0]] * 4 + [[0, 0, 1]] * 4)
+    with_others = EmbeddingClassifier(cv=2).fit(X, Y)
+    without = EmbeddingClassifier(cv=2, other_codes=False).fit(X, Y)
+    assert all(len(head) == 4 for head in with_others.heads_.values())
+    assert all(len(head) == 3 for head in without.heads_.values())
+    new = ["listening to my mentee", "all fine, thanks"]
+    for clf in (with_others, without):
+        proba = clf.predict_proba(new)
+        assert proba.shape == (2, 3) and ((proba >= 0) & (proba <= 1)).all()
+        assert proba[0].argmax() == 0 and proba[1].argmax() == 2
+    assert not np.allclose(with_others.predict_proba(new), without.predict_proba(new))
