@@ -244,12 +244,15 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
 @click.option("--context-col", default=None,
               help="Column saying what each answer responds to (e.g. the question, when a file holds answers "
                    "to several questions); answers to tag need the same column.")
+@click.option("--review-margin", default=0.15, show_default=True, type=click.FloatRange(0, 1),
+              help="Tagging flags an answer for review when a code's score is this close to its threshold "
+                   "(larger: more answers routed to people).")
 @click.option("--no-codebook-examples", is_flag=True,
               help="Learn from the coded answers only, not also from the codebook's examples and definitions.")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, context_col, no_codebook_examples, backend, no_cache, quiet) -> None:
+          embedding_model, context_col, review_margin, no_codebook_examples, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
 
     The embedding method also learns from the codebook's examples and definitions, which carry the
@@ -269,7 +272,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
 
     cb = load_codebook(codebook_path)
     model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
-                        cache=not no_cache, codebook_examples=not no_codebook_examples)
+                        cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin)
     if not data_paths:
         if method == "keyword":
             raise click.UsageError("--method keyword needs no training; pass --data to record what it was checked on.")

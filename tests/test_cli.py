@@ -173,3 +173,21 @@ def test_training_without_codebook_examples_is_recorded(tmp_path):
     assert json.loads((out / "metadata.json").read_text())["training"]["codebook_examples"] == 0
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--out", out)
     assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output
+
+
+def test_review_margin_is_set_at_training_and_routes_answers(tmp_path, codebook):
+    out = tmp_path / "m"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
+                 "--review-margin", "0.05")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["review_margin"] == 0.05
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    tagged = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    scores = tagged[[f"score_{c}" for c in codebook.ids]].apply(pd.to_numeric, errors="coerce").to_numpy()
+    near = (abs(scores - [meta["thresholds"][c] for c in codebook.ids]) < 0.05).any(axis=1)
+    empty = tagged["answer"].str.strip().eq("")  # empty answers always go to a person
+    assert 0 < tagged["needs_review"].sum() < len(tagged)
+    assert (tagged["needs_review"].astype(bool) == (near | empty)).all()
+    assert run("train", "--codebook", CODEBOOK, "--out", out, "--review-margin", "2").exit_code == 2
