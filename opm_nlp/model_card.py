@@ -69,14 +69,17 @@ def render_model_card(model: CodingModel) -> str:
             "`opm-nlp evaluate`.",
             "",
         ]
-    if training["few_examples"]:
-        lines += [
-            "## Warnings",
-            "",
-            f"Too few coded examples to learn reliably: {', '.join('`' + c + '`' for c in training['few_examples'])}. "
-            "Treat their suggestions with care and code more answers with them.",
-            "",
-        ]
+    warnings = []
+    if training["answers"] == 0:
+        warnings.append("Trained on the codebook's examples and definitions alone: no coded answers, so no "
+                        "cross-validated figures, and scores and thresholds are not calibrated on real answers. "
+                        "Use it to get started; review its suggestions and train again on them.")
+    elif training["few_examples"]:
+        warnings.append(f"Too few coded examples to learn reliably: "
+                        f"{', '.join('`' + c + '`' for c in training['few_examples'])}. "
+                        "Treat their suggestions with care and code more answers with them.")
+    if warnings:
+        lines += ["## Warnings", "", *warnings, ""]
     lines += [
         "## Versions",
         "",

@@ -159,7 +159,8 @@ def test_train_from_the_codebook_alone_then_tag(tmp_path, codebook):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["training"]["answers"] == 0 and meta["cv_metrics"] is None
     assert meta["training"]["codebook_examples"] == len(codebook.examples())
-    assert "the codebook's" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "and on the codebook's" in card and "not calibrated on real answers" in card
     result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "t.csv")["suggested_codes"].notna().sum() > 0
