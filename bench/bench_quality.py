@@ -2,15 +2,17 @@
 
 Usage (from the repository root, after `make setup`):
 
-    .venv/bin/python bench/bench_quality.py [--nhs DIR] [--curve] [--backends torch,onnx-int8]
+    .venv/bin/python bench/bench_quality.py [--nhs DIR] [--backends onnx-int8,torch] [--without-examples]
+                                            [--context] [--references] [--curve]
 
 Data: the NHS Friends and Family Test benchmark (../shared/data/nhs_fft; fixed split, 31 codes). The
 tool's default pipeline is trained on train.csv through the same code path as `opm-nlp train`
 (:class:`opm_nlp.bundle.CodingModel`) and scored once on test.csv, beside the reference methods:
 TF-IDF + SVC as pxtextmining's SVC model, TF-IDF + logistic regression, and the tool's keyword
-classifier (keywords = the words of each code's label; the data set has no stem lists). With
---curve, a learning curve (F1 against the number of coded answers, several random draws each) is
-drawn to docs/learning_curve.png.
+classifier (keywords = the words of each code's label; the data set has no stem lists). The codebook
+is the labellers' published framework (definitions and example quotes; bench/nhs_codebook.py). With
+--curve, a learning curve (F1 against the number of coded answers, several random draws each, with
+and without the codebook's examples, and from the codebook alone) is drawn to docs/learning_curve.png.
 """
 
 from __future__ import annotations
@@ -34,17 +36,22 @@ from opm_nlp.bundle import CodingModel  # noqa: E402
 from opm_nlp.codebook import Codebook  # noqa: E402
 from opm_nlp.evaluation import agreement_table  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from nhs_codebook import build as build_nhs_codebook  # noqa: E402
+
 _STOP = {"and", "of", "the", "to", "with", "for", "in", "on", "a", "not", "use"}
 
 
-def nhs_codebook(codes: pd.DataFrame) -> Codebook:
-    """A codebook from codes.csv: the labels are all the data set gives (no definitions, no stems)."""
-    entries = []
-    for row in codes.itertuples(index=False):
-        words = [w for w in re.findall(r"[a-z]+", row.label.lower()) if w not in _STOP and len(w) > 2]
-        entries.append({"id": row.code.lower(), "label": row.label, "definition": row.label,
-                        "keywords": [w[:6] for w in words]})
-    return Codebook.from_dict({"name": "NHS FFT (pxtextmining v6 framework)", "codes": entries})
+def nhs_codebook(nhs: Path) -> Codebook:
+    """The labellers' framework as a codebook (definitions and example quotes, bench/nhs_codebook.py).
+
+    The framework has no stem lists: the keyword method's stems are the words of each label.
+    """
+    data = build_nhs_codebook(nhs)
+    for code in data["codes"]:
+        words = [w for w in re.findall(r"[a-z]+", code["label"].lower()) if w not in _STOP and len(w) > 2]
+        code["keywords"] = [w[:6] for w in words]
+    return Codebook.from_dict(data)
 
 
 def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -69,14 +76,17 @@ def summarise(name: str, Y: np.ndarray, predicted: np.ndarray, codes: list[str],
     return out
 
 
-def run_default(train, test, codebook, backend="torch", context_col=None, cache=False) -> tuple[dict, CodingModel]:
+def run_default(train, test, codebook, backend="onnx-int8", context_col=None, cache=False,
+                examples=True) -> tuple[dict, CodingModel]:
     start = time.perf_counter()
-    model = CodingModel(codebook, backend=backend, cache=cache).fit(train, "text", context_col=context_col)
+    model = CodingModel(codebook, backend=backend, cache=cache, codebook_examples=examples)
+    model.fit(train, "text", context_col=context_col)
     seconds = time.perf_counter() - start
     contexts = None if context_col is None else test[context_col].astype(str).tolist()
     proba = model.predict_proba(test["text"].tolist(), contexts)
     predicted = (proba >= model.thresholds).astype(int)
-    name = f"opm-nlp default ({backend}{', question as context' if context_col else ''})"
+    name = (f"opm-nlp default ({backend}{', question as context' if context_col else ''}"
+            f"{', without codebook examples' if not examples else ''})")
     return summarise(name, test[codebook.ids].to_numpy(), predicted, codebook.ids, seconds, proba), model
 
 
@@ -110,18 +120,26 @@ def run_references(train, test, codebook) -> list[dict]:
 
 
 def learning_curve(train, test, codebook, sizes, draws, out_png: Path) -> list[dict]:
+    """F1 on the test split against the number of coded answers, with and without the codebook's examples.
+
+    0 answers is the model from the codebook alone (`opm-nlp train` without --data).
+    """
     rows = []
     Y_test = test[codebook.ids].to_numpy()
     for size in sizes:
-        for draw in range(draws if size < len(train) else 1):
-            sample = train.sample(n=min(size, len(train)), random_state=draw)
-            model = CodingModel(codebook, cache=True).fit(sample, "text")
-            predicted = (model.predict_proba(test["text"].tolist()) >= model.thresholds).astype(int)
-            table = agreement_table(Y_test, predicted, codebook.ids)
-            rows.append({"answers": len(sample), "draw": draw, "micro_f1": float(table.loc["micro", "f1"]),
-                         "macro_f1": float(table.loc["macro", "f1"])})
-            print(f"  curve: {len(sample)} answers, draw {draw}: micro {rows[-1]['micro_f1']:.3f} "
-                  f"macro {rows[-1]['macro_f1']:.3f}", file=sys.stderr)
+        for examples in (True, False):
+            if size == 0 and not examples:
+                continue
+            for draw in range(draws if 0 < size < len(train) else 1):
+                sample = train.sample(n=min(size, len(train)), random_state=draw)
+                model = CodingModel(codebook, cache=True, codebook_examples=examples)
+                model.fit(sample if size else None, "text")
+                predicted = (model.predict_proba(test["text"].tolist()) >= model.thresholds).astype(int)
+                table = agreement_table(Y_test, predicted, codebook.ids)
+                rows.append({"answers": len(sample) if size else 0, "codebook_examples": examples, "draw": draw,
+                             "micro_f1": float(table.loc["micro", "f1"]), "macro_f1": float(table.loc["macro", "f1"])})
+                print(f"  curve: {rows[-1]['answers']} answers, examples {examples}, draw {draw}: "
+                      f"micro {rows[-1]['micro_f1']:.3f} macro {rows[-1]['macro_f1']:.3f}", file=sys.stderr)
     frame = pd.DataFrame(rows)
     import matplotlib
 
@@ -130,10 +148,19 @@ def learning_curve(train, test, codebook, sizes, draws, out_png: Path) -> list[d
 
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
-    summary = frame.groupby("answers")[["micro_f1", "macro_f1"]].agg(["mean", "std"]).fillna(0)
-    for metric, label in (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")):
-        axes.errorbar(summary.index, summary[(metric, "mean")], yerr=summary[(metric, "std")], marker="o",
-                      capsize=3, label=label)
+    summary = frame.groupby(["codebook_examples", "answers"])[["micro_f1", "macro_f1"]].agg(["mean", "std"]).fillna(0)
+    for examples, style in ((True, "-"), (False, ":")):
+        part = summary.loc[examples]
+        part = part[part.index > 0]
+        for (metric, label), color in zip((("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")), ("C0", "C1")):
+            suffix = "" if examples else ", coded answers only"
+            axes.errorbar(part.index, part[(metric, "mean")], yerr=part[(metric, "std")], marker="o", linestyle=style,
+                          color=color, capsize=3, label=label + suffix)
+    if (True, 0) in summary.index:
+        for metric, color in (("micro_f1", "C0"), ("macro_f1", "C1")):
+            axes.axhline(summary.loc[(True, 0), (metric, "mean")], color=color, linestyle="--", linewidth=0.8)
+        axes.text(summary.index.get_level_values(1).max(), summary.loc[(True, 0), ("micro_f1", "mean")],
+                  "codebook alone (0 answers)", ha="right", va="bottom", fontsize=8)
     axes.set_xscale("log")
     axes.set_xlabel("coded training answers (log scale)")
     axes.set_ylabel("F1 on the NHS test split")
@@ -148,7 +175,9 @@ def learning_curve(train, test, codebook, sizes, draws, out_png: Path) -> list[d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nhs", type=Path, default=ROOT.parent / "shared" / "data" / "nhs_fft")
-    parser.add_argument("--backends", default="torch", help="comma-separated backends for the default pipeline")
+    parser.add_argument("--backends", default="onnx-int8", help="comma-separated backends for the default pipeline")
+    parser.add_argument("--without-examples", action="store_true",
+                        help="also run the default without the codebook's examples and definitions")
     parser.add_argument("--context", action="store_true", help="also run with the survey question as context")
     parser.add_argument("--references", action="store_true", help="also run the reference methods")
     parser.add_argument("--curve", action="store_true", help="also draw the learning curve")
@@ -158,7 +187,7 @@ def main() -> None:
 
     os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
     codes = pd.read_csv(args.nhs / "codes.csv")
-    codebook = nhs_codebook(codes)
+    codebook = nhs_codebook(args.nhs)
     rename = {c: c.lower() for c in codes["code"]}
     train = pd.read_csv(args.nhs / "train.csv", dtype={"text": str}).rename(columns=rename)
     test = pd.read_csv(args.nhs / "test.csv", dtype={"text": str}).rename(columns=rename)
@@ -170,13 +199,17 @@ def main() -> None:
         results.append(result)
         print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
               f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+    if args.without_examples:
+        result, _ = run_default(train, test, codebook, examples=False)
+        results.append(result)
+        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
     if args.context:
         result, _ = run_default(train, test, codebook, context_col="question")
         results.append(result)
         print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
     if args.references:
         results += run_references(train, test, codebook)
-    curve = learning_curve(train, test, codebook, [50, 100, 200, 400, 800, len(train)], args.draws,
+    curve = learning_curve(train, test, codebook, [0, 50, 100, 200, 400, 800, len(train)], args.draws,
                            ROOT / "docs" / "learning_curve.png") if args.curve else []
 
     print("\n| method | micro-F1 | macro-F1 | mean ECE | fit (s) |\n|---|---:|---:|---:|---:|")
@@ -189,10 +222,12 @@ def main() -> None:
         for code in codebook.ids:
             print(f"| {code} | " + " | ".join(f"{r['per_code_f1'][code]:.2f}" for r in results) + " |")
     if curve:
-        frame = pd.DataFrame(curve).groupby("answers")[["micro_f1", "macro_f1"]].agg(["mean", "std", "count"])
-        print("\nLearning curve (mean ± sd over draws):\n\n| coded answers | micro-F1 | macro-F1 | draws |\n|---:|---:|---:|---:|")
-        for n, row in frame.iterrows():
-            print(f"| {n} | {row[('micro_f1', 'mean')]:.3f} ± {np.nan_to_num(row[('micro_f1', 'std')]):.3f} | "
+        frame = pd.DataFrame(curve).groupby(["answers", "codebook_examples"])[["micro_f1", "macro_f1"]].agg(
+            ["mean", "std", "count"])
+        print("\nLearning curve (mean ± sd over draws):\n\n| coded answers | codebook examples | micro-F1 | macro-F1 "
+              "| draws |\n|---:|---|---:|---:|---:|")
+        for (n, examples), row in frame.iterrows():
+            print(f"| {n} | {'yes' if examples else 'no'} | {row[('micro_f1', 'mean')]:.3f} ± {np.nan_to_num(row[('micro_f1', 'std')]):.3f} | "
                   f"{row[('macro_f1', 'mean')]:.3f} ± {np.nan_to_num(row[('macro_f1', 'std')]):.3f} | "
                   f"{int(row[('micro_f1', 'count')])} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
