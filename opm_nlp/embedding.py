@@ -318,7 +318,9 @@ class _OnnxEncoder:
 
     #: Most tokens (answers x padded length) in one forward pass: long answers go in smaller batches,
     #: so the attention buffers, and the peak memory onnxruntime keeps, do not depend on the input.
-    max_tokens = 4096
+    #: 2,048 rather than 4,096 took the peak RSS of tagging 49,000 answers from 1.22 to 1.12 times that
+    #: of 2,000 answers, at the same speed.
+    max_tokens = 2048
 
     def _batches(self, lengths: np.ndarray, order: np.ndarray, batch_size: int):
         start = 0
