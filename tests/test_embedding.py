@@ -4,6 +4,7 @@ import stat
 import numpy as np
 import pytest
 
+from opm_nlp import embedding
 from opm_nlp.embedding import Embedder, cache_root
 from opm_nlp.exceptions import ModelError
 
@@ -22,12 +23,34 @@ def test_torch_embeddings_are_normalised_and_deduplicated(reference):
     np.testing.assert_array_equal(reference[0], reference[4])
 
 
-@pytest.mark.parametrize("backend, min_cosine", [("onnx", 0.9999), ("onnx-int8", 0.95)])
-def test_onnx_backends_agree_with_torch(reference, backend, min_cosine):
+@pytest.mark.parametrize("backend, min_cosine, mean_cosine", [("onnx", 0.9999, 0.9999), ("onnx-int8", 0.95, 0.98)])
+def test_onnx_backends_agree_with_torch(reference, backend, min_cosine, mean_cosine):
     vectors = Embedder(backend=backend, cache=False).encode(TEXTS)
     cosine = (vectors * reference).sum(axis=1)
     assert cosine.min() >= min_cosine
+    assert cosine.mean() >= mean_cosine
     assert (cache_root() / "onnx").is_dir()  # the export is cached, not redone per run
+
+
+def test_onnx_export_is_fused():
+    import onnx
+
+    embedder = Embedder(backend="onnx-int8", cache=False)
+    embedder.encode(["warm up"])
+    folder = cache_root() / "onnx" / embedder.cache_key_base()
+    ops = {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops
+    quantised = {node.op_type for node in onnx.load(str(folder / "model.int8.onnx")).graph.node}
+    assert "QAttention" in quantised
+
+
+def test_a_new_export_recipe_changes_the_onnx_cache_keys(monkeypatch):
+    torch_emb, int8 = Embedder(backend="torch"), Embedder(backend="onnx-int8")
+    before = (torch_emb.cache_key, int8.cache_key, int8.cache_key_base())
+    monkeypatch.setattr(embedding, "ONNX_RECIPE", embedding.ONNX_RECIPE + 1)
+    assert torch_emb.cache_key == before[0]  # torch embeddings do not depend on the export
+    assert int8.cache_key != before[1]
+    assert int8.cache_key_base() != before[2]
 
 
 def test_disk_cache_skips_the_encoder_and_is_private(reference):
