@@ -153,3 +153,16 @@ def test_other_codes_stage_sees_what_else_applies():
         assert proba.shape == (2, 3) and ((proba >= 0) & (proba <= 1)).all()
         assert proba[0].argmax() == 0 and proba[1].argmax() == 2
     assert not np.allclose(with_others.predict_proba(new), without.predict_proba(new))
+
+
+def test_fast_character_ngrams_give_sklearns_matrix():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    train = ["I will listen more", "Use an IDP with each mentee", "café crème, naïve résumé", "listen, listen!"]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(train)
+    texts = ["Listen   more\tto them\n", "", "  ", "café", "I", "an IDP, an IDP", "unseen words only: xyzzy"] * 3
+    clf = EmbeddingClassifier()
+    expected = vectorizer.transform(texts).toarray()
+    assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)
+    assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)  # again, from its cache
+    assert "_word_ngrams" not in clf.__getstate__()
