@@ -189,8 +189,8 @@ class CodingModel:
         examples = self._examples()
         if coded is None:
             if examples is None:
-                raise DataError("No coded answers to train on, and the codebook has no examples or definitions "
-                                "to learn from. Pass coded data.")
+                raise DataError("No coded answers to train on, and nothing to learn from the codebook instead "
+                                "(its examples are switched off, or this method does not use them). Pass coded data.")
             bare = [code.id for code in self.codebook.codes if not code.examples]
             if bare:
                 raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "
