@@ -191,6 +191,9 @@ class CodingModel:
             if examples is None:
                 raise DataError("No coded answers to train on, and nothing to learn from the codebook instead "
                                 "(its examples are switched off, or this method does not use them). Pass coded data.")
+            if context_col is not None:
+                raise DataError(f"A context column ('{context_col}') needs coded answers that have it; the "
+                                f"codebook's examples have none. Leave out --context-col, or pass coded data.")
             bare = [code.id for code in self.codebook.codes if not code.examples]
             if bare:
                 raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "

@@ -103,5 +103,7 @@ def test_codebook_alone_needs_examples_for_every_code(codebook):
     bare = replace(codebook, codes=(replace(codebook.codes[0], examples=()), *codebook.codes[1:]))
     with pytest.raises(DataError, match=r"every code needs examples; 1 have none \(aligning_expectations\)"):
         CodingModel(bare).fit(None)
+    with pytest.raises(DataError, match=r"A context column \('question'\) needs coded answers"):
+        CodingModel(codebook).fit(None, context_col="question")
     with pytest.raises(DataError, match="No coded answers to train on"):
         CodingModel(codebook, codebook_examples=False).fit(None)
