@@ -33,8 +33,8 @@ def render_model_card(model: CodingModel) -> str:
             f"- Method: `embedding` — sentence embeddings from `{emb['model']}` "
             f"(weights sha256 `{(emb.get('weights_sha256') or 'unknown')[:12]}…`, backend "
             f"`{emb.get('backend', 'torch')}`) and word/character n-grams; per code, one class-weighted logistic "
-            "regression on each, stacked into a calibrated probability; per-code thresholds chosen by "
-            "cross-validation.",
+            "regression on each, stacked into a calibrated probability that also weighs how strongly the other "
+            "codes apply; per-code thresholds chosen by cross-validation.",
         ]
         if meta.get("context_col"):
             lines.append(f"- Each answer is read with its context from column `{meta['context_col']}` (e.g. the "
