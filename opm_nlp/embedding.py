@@ -11,6 +11,10 @@ Backends:
 - ``onnx-int8``: that export with dynamically quantised int8 weights: about twice as fast on CPU,
   embeddings within ~0.99 cosine of the torch ones.
 
+With ``layers=k`` (k > 1) an answer is described by the mean-pooled token states of the network's last
+k layers, each L2-normalised, side by side (the first block is the sentence embedding): the lower
+layers keep more of the wording, the top one more of the meaning, and classifiers learn from both.
+
 Embeddings are cached on disk (SQLite, keyed by model, weights, backend and the SHA-256 of each text;
 the texts themselves are not stored), so re-tagging or re-training the same answers skips the encoder.
 The cache lives in ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``; pass ``cache=False`` to turn it off.
@@ -43,6 +47,10 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 #: whenever :func:`export_onnx` changes, so exports and embeddings made the old way are never reused.
 #: 2: eager attention, fused by onnxruntime's transformer optimizer, Attention quantised too.
 ONNX_RECIPE = 2
+#: Layers the classifier describes answers by (``Embedder(layers=...)``). On the NHS benchmark
+#: (5-fold CV on train, docs/benchmarks.md) the last three layers of MiniLM gave macro-F1 0.576 against
+#: 0.559 for the sentence embedding alone; all six, or every other layer, gained less.
+DEFAULT_LAYERS = 3
 _LOADED: dict[tuple[str, str], object] = {}  # one loaded encoder per (target, backend) in a process
 
 
@@ -154,6 +162,10 @@ class Embedder:
         Keep embeddings in the on-disk cache (:func:`cache_root`).
     show_progress : bool
         Show a progress bar while encoding.
+    layers : int
+        Describe each text by its last ``layers`` layers (see the module docstring): the vectors are
+        ``layers`` times as long. 1 (the default) is the model's sentence embedding. Mean-pooling
+        models only.
 
     Examples
     --------
@@ -163,14 +175,17 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, backend: str = DEFAULT_BACKEND, batch_size: int = 64,
-                 cache: bool = True, show_progress: bool = False):
+                 cache: bool = True, show_progress: bool = False, layers: int = 1):
         if backend not in BACKENDS:
             raise ModelError(f"Unknown embedding backend '{backend}'. Use one of {list(BACKENDS)}.")
+        if not (isinstance(layers, int) and layers >= 1):
+            raise ModelError(f"The number of embedding layers must be a whole number >= 1; got {layers!r}.")
         self.model = model
         self.backend = backend
         self.batch_size = batch_size
         self.cache = cache
         self.show_progress = show_progress
+        self.layers = layers
         self.model_id, self.path = resolve_model_path(model)
         self._encoder = None
         self._memory: dict[str, np.ndarray] = {}
@@ -182,7 +197,8 @@ class Embedder:
         return self
 
     def __repr__(self) -> str:
-        return f"Embedder(model={self.model_id!r}, backend={self.backend!r})"
+        layers = f", layers={self.layers}" if self.layers > 1 else ""
+        return f"Embedder(model={self.model_id!r}, backend={self.backend!r}{layers})"
 
     @property
     def weights_sha256(self) -> str | None:
@@ -193,10 +209,12 @@ class Embedder:
 
     @property
     def cache_key(self) -> str:
-        """Identifies model, weights and backend: embeddings are only shared when all three match."""
+        """Identifies model, weights, backend and layers: embeddings are only shared when all match."""
         raw = f"{self.model_id}|{self.weights_sha256 or ''}|{self.backend}"
         if self.backend != "torch":
             raw += f"|recipe{ONNX_RECIPE}"
+        if self.layers > 1:
+            raw += f"|layers{self.layers}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     # -- loading ------------------------------------------------------------------------------
@@ -205,7 +223,7 @@ class Embedder:
 
     def _load(self):
         if self._encoder is None:
-            key = (self._target(), self.backend)
+            key = (self._target(), self.backend, self.layers)
             if key not in _LOADED:
                 _LOADED[key] = self._load_torch() if self.backend == "torch" else self._load_onnx()
             self._encoder = _LOADED[key]
@@ -216,13 +234,27 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         logger.info("loading embedding model %s", self._target())
+        if self.layers > 1:
+            self._check_layers()
         try:
-            return SentenceTransformer(self._target(), device="cpu")
+            model = SentenceTransformer(self._target(), device="cpu")
         except (OSError, ValueError) as exc:
             raise ModelError(
                 f"Cannot load embedding model '{self.model_id}' offline: {str(exc).splitlines()[0]} "
                 f"Pass --embedding-model with a local sentence-transformers folder."
             ) from None
+        return model if self.layers == 1 else _TorchLayersEncoder(model, self.layers)
+
+    def _check_layers(self) -> None:
+        """Several layers need a local mean-pooling model with at least that many layers."""
+        if self.path is None:
+            raise ModelError(f"layers={self.layers} needs a local model folder; '{self.model_id}' is not one. "
+                             f"Pass a folder, or use one layer.")
+        _check_mean_pooling(self.path)
+        depth = json.loads((self.path / "config.json").read_text()).get("num_hidden_layers", 0)
+        if self.layers > depth:
+            raise ModelError(f"layers={self.layers}, but the embedding model '{self.model_id}' has {depth} layers. "
+                             f"Use at most {depth}.")
 
     def _load_onnx(self):
         if self.path is None:
@@ -233,7 +265,10 @@ class Embedder:
             from tokenizers import Tokenizer
         except ImportError:
             raise ModelError(f"The {self.backend} backend needs onnxruntime: pip install onnxruntime onnx") from None
-        onnx_path = export_onnx(self.path, self.cache_key_base(), quantize=self.backend == "onnx-int8")
+        if self.layers > 1:
+            self._check_layers()
+        onnx_path = export_onnx(self.path, self.cache_key_base(), quantize=self.backend == "onnx-int8",
+                                layers=self.layers)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.log_severity_level = 3
@@ -244,8 +279,10 @@ class Embedder:
         return _OnnxEncoder(session, tokenizer)
 
     def cache_key_base(self) -> str:
-        """Key of the exported ONNX files: model, weights and export recipe, not backend."""
+        """Key of the exported ONNX files: model, weights, export recipe and layers, not backend."""
         raw = f"{self.model_id}|{self.weights_sha256 or ''}|recipe{ONNX_RECIPE}"
+        if self.layers > 1:
+            raw += f"|layers{self.layers}"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
@@ -264,7 +301,7 @@ class Embedder:
     def _run(self, texts: list[str]) -> np.ndarray:
         encoder = self._load()
         self.encoded_count += len(texts)
-        if self.backend == "torch":
+        if self.backend == "torch" and self.layers == 1:
             return encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                   convert_to_numpy=True,
                                   show_progress_bar=self.show_progress and len(texts) > self.batch_size)
@@ -299,6 +336,20 @@ def _max_seq_length(folder: Path) -> int:
     return 256
 
 
+def default_layers(model: str | None, wanted: int = DEFAULT_LAYERS) -> int:
+    """How many layers to describe answers by: ``wanted`` where the model allows it (a local
+    mean-pooling model with that many layers), else 1 (its sentence embedding)."""
+    _, folder = resolve_model_path(model)
+    if folder is None or not (folder / "config.json").is_file():
+        return 1
+    try:
+        _check_mean_pooling(folder)
+    except ModelError:
+        return 1
+    depth = json.loads((folder / "config.json").read_text()).get("num_hidden_layers", 1)
+    return max(1, min(wanted, int(depth)))
+
+
 def _check_mean_pooling(folder: Path) -> None:
     pooling = folder / "1_Pooling" / "config.json"
     if pooling.is_file():
@@ -308,8 +359,50 @@ def _check_mean_pooling(folder: Path) -> None:
                              f"pooling. Use --backend torch.")
 
 
+def _pool(states: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """Mean-pool each layer's token states over the real tokens, L2-normalise, and put them side by side."""
+    weights = mask[:, :, None].astype(np.float32)
+    count = np.clip(weights.sum(axis=1), 1e-9, None)
+    blocks = []
+    for hidden in states:
+        pooled = (hidden * weights).sum(axis=1) / count
+        blocks.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+    return np.concatenate(blocks, axis=1)
+
+
+class _TorchLayersEncoder:
+    """The last layers of a sentence-transformers model, mean-pooled (as :func:`_pool`), on PyTorch."""
+
+    def __init__(self, model, layers: int):
+        self.model = model
+        self.layers = layers
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        transformer = self.model[0].auto_model
+        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
+        order = np.argsort([len(t) for t in texts], kind="stable")  # less padding per batch
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
+                features = tokenize([texts[i] for i in rows])
+                inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+                states = transformer(**inputs, output_hidden_states=True).hidden_states
+                chunks.append(_pool([s.numpy() for s in states[::-1][:self.layers]],
+                                    features["attention_mask"].numpy()))
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        if chunks:
+            stacked = np.concatenate(chunks)
+            out = np.empty_like(stacked)
+            out[order] = stacked
+        return out
+
+
 class _OnnxEncoder:
-    """Mean-pooled, L2-normalised embeddings from an ONNX transformer (as sentence-transformers does)."""
+    """Mean-pooled, L2-normalised embeddings from an ONNX transformer (as sentence-transformers does);
+    with several outputs (the last layers), each pooled and normalised, side by side."""
 
     def __init__(self, session, tokenizer):
         self.session = session
@@ -349,10 +442,8 @@ class _OnnxEncoder:
                 n = len(encoding.ids)
                 ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            chunks.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+            states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            chunks.append(_pool(states, mask))
         if chunks:
             stacked = np.concatenate(chunks)
             out = np.empty_like(stacked)
@@ -360,9 +451,10 @@ class _OnnxEncoder:
         return out
 
 
-def export_onnx(folder: Path, key: str, quantize: bool = False) -> Path:
+def export_onnx(folder: Path, key: str, quantize: bool = False, layers: int = 1) -> Path:
     """Export a sentence-transformers model folder to ONNX once, and cache it.
 
+    The graph's outputs are the token states of the last ``layers`` layers, the top one first.
     Returns the path of ``model.onnx`` (or ``model.int8.onnx`` when ``quantize``) under
     ``cache_root()/onnx/<key>/``. The export needs torch and transformers; later runs only read it.
     """
@@ -373,7 +465,7 @@ def export_onnx(folder: Path, key: str, quantize: bool = False) -> Path:
     if not fp32.is_file():
         target.mkdir(parents=True, exist_ok=True)
         logger.info("exporting %s to ONNX (once) in %s", folder, target)
-        _export(folder, fp32)
+        _export(folder, fp32, layers)
     if quantize and not int8.is_file():
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -401,7 +493,7 @@ class _DropQuantizationHint(logging.Filter):
         return "quantization" not in record.pathname
 
 
-def _export(folder: Path, path: Path) -> None:
+def _export(folder: Path, path: Path, layers: int = 1) -> None:
     import warnings
 
     _quiet_hf()
@@ -420,16 +512,19 @@ def _export(folder: Path, path: Path) -> None:
             self.inner = inner
 
         def forward(self, *args):
-            return self.inner(**dict(zip(names, args))).last_hidden_state
+            if layers == 1:
+                return self.inner(**dict(zip(names, args))).last_hidden_state
+            return tuple(self.inner(**dict(zip(names, args)), output_hidden_states=True).hidden_states[::-1][:layers])
 
     handle, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=path.parent)
     os.close(handle)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
+            outputs = ["last_hidden_state"] + [f"hidden_state_{-i}" for i in range(2, layers + 1)]
             torch.onnx.export(_Hidden(model), tuple(sample[n] for n in names), tmp, input_names=names,
-                              output_names=["last_hidden_state"],
-                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                              output_names=outputs,
+                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, *outputs]},
                               opset_version=17, dynamo=False)
         _fuse(tmp, folder, {n: sample[n].numpy() for n in names})
         os.replace(tmp, path)
@@ -457,8 +552,8 @@ def _fuse(path: str, folder: Path, sample: dict[str, np.ndarray]) -> None:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         before, after = (onnxruntime.InferenceSession(p, options, providers=["CPUExecutionProvider"])
-                         .run(None, sample)[0] for p in (path, fused))
-        if np.allclose(before, after, atol=1e-3):
+                         .run(None, sample) for p in (path, fused))
+        if len(before) == len(after) and all(np.allclose(b, a, atol=1e-3) for b, a in zip(before, after)):
             os.replace(fused, path)
         else:
             logger.warning("onnxruntime's optimizer changed the outputs of %s; using the unfused export", folder)

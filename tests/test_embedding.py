@@ -72,3 +72,44 @@ def test_unknown_backend_and_missing_model_are_clear_errors(tmp_path):
     (tmp_path / "x.txt").write_text("")
     with pytest.raises(ModelError, match=r"is not a sentence-transformers model folder"):
         Embedder(str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def three_layers():
+    return Embedder(backend="torch", cache=False, layers=3).encode(TEXTS)
+
+
+def test_several_layers_are_pooled_side_by_side(reference, three_layers):
+    assert three_layers.shape == (5, 3 * 384)
+    blocks = three_layers.reshape(5, 3, 384)
+    np.testing.assert_allclose(np.linalg.norm(blocks, axis=2), 1, atol=1e-5)
+    # the top block is the sentence embedding; the lower layers say something else
+    np.testing.assert_allclose(blocks[:, 0], reference, atol=1e-5)
+    assert (blocks[:, 2] * reference).sum(axis=1).max() < 0.9
+    np.testing.assert_array_equal(three_layers[0], three_layers[4])
+
+
+@pytest.mark.parametrize("backend, min_cosine", [("onnx", 0.9999), ("onnx-int8", 0.95)])
+def test_onnx_backends_pool_the_same_layers_as_torch(three_layers, backend, min_cosine):
+    vectors = Embedder(backend=backend, cache=False, layers=3).encode(TEXTS)
+    cosine = (vectors.reshape(5, 3, 384) * three_layers.reshape(5, 3, 384)).sum(axis=2)
+    assert cosine.min() >= min_cosine
+
+
+def test_layers_are_part_of_the_cache_keys():
+    one, three = Embedder(backend="onnx-int8"), Embedder(backend="onnx-int8", layers=3)
+    assert one.cache_key != three.cache_key and one.cache_key_base() != three.cache_key_base()
+    assert Embedder(backend="torch").cache_key != Embedder(backend="torch", layers=3).cache_key
+
+
+def test_layers_beyond_the_model_or_with_other_pooling_are_refused(tmp_path):
+    with pytest.raises(ModelError, match=r"layers=7, but the embedding model 'all-MiniLM-L6-v2' has 6 layers\. "
+                                         r"Use at most 6\."):
+        Embedder(backend="torch", layers=7).encode(["x"])
+    with pytest.raises(ModelError, match=r"whole number >= 1; got 0"):
+        Embedder(layers=0)
+    assert embedding.default_layers(None) == embedding.DEFAULT_LAYERS
+    (tmp_path / "config.json").write_text('{"num_hidden_layers": 12}')
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert embedding.default_layers(str(tmp_path)) == 1  # a CLS-pooling model keeps its own embedding
