@@ -57,7 +57,7 @@ import json, sys, time
 import pandas as pd
 from opm_nlp.embedding import Embedder
 texts = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)["answer"].tolist()
-embedder = Embedder(backend=sys.argv[2], cache=False)
+embedder = Embedder(backend=sys.argv[2], cache=False, layers=int(sys.argv[3]))
 embedder.encode(["warm up the model"])
 start = time.perf_counter()
 embedder.encode(texts)
@@ -106,9 +106,11 @@ def main() -> None:
     startup = sorted(run([PYTHON, "-m", "opm_nlp", "--help"], work / "cache-startup")[0] for _ in range(7))[3]
     results["startup_s"] = startup
 
-    # 1. raw encoder vs tag throughput, per backend, same answers, no embedding cache
+    # 1. raw encoder vs tag throughput, per backend, same answers, no embedding cache; the encoder pools
+    # as many layers as the model describes answers by
+    layers = json.loads((args.model / "metadata.json").read_text())["embedding"].get("layers", 1)
     for backend in args.backends.split(","):
-        encode_s = timed_snippet(ENCODE_SNIPPET, [str(speed), backend], onnx_cache)
+        encode_s = timed_snippet(ENCODE_SNIPPET, [str(speed), backend, str(layers)], onnx_cache)
         tag_s = timed_snippet(TAG_SNIPPET, [str(args.model), str(speed), str(work / f"tag-{backend}.csv"), backend],
                               onnx_cache)
         results[f"encode_per_s[{backend}]"] = n_speed / encode_s

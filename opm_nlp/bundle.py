@@ -139,11 +139,16 @@ class CodingModel:
         How the embedding network runs (:class:`~opm_nlp.embedding.Embedder`); default onnx-int8.
     cache : bool
         Use the on-disk embedding cache.
+    codebook_examples : bool
+        Also learn from the codebook's examples and definitions.
+    embedding_layers : int, optional
+        Describe answers by the embedding model's last this-many layers
+        (:class:`~opm_nlp.embedding.Embedder`); default three where the model allows, else one.
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
                  review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True,
-                 codebook_examples: bool = True):
+                 codebook_examples: bool = True, embedding_layers: int | None = None):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         self.codebook = codebook
@@ -153,9 +158,12 @@ class CodingModel:
         self.backend = backend
         self.cache = cache
         self.codebook_examples = codebook_examples
+        self.embedding_layers = embedding_layers
         self.classifier = None
         self.metadata: dict = {}
         self._embedder = None
+        if embedding_layers is not None:
+            self.embedder  # noqa: B018 -- checks the layers against the model now, before any work
 
     # -- training ---------------------------------------------------------------------------
     @property
@@ -164,9 +172,10 @@ class CodingModel:
         if self.method != "embedding":
             return None
         if self._embedder is None:
-            from opm_nlp.embedding import Embedder
+            from opm_nlp.embedding import Embedder, default_layers
 
-            self._embedder = Embedder(self.embedding_model, backend=self.backend, cache=self.cache)
+            layers = self.embedding_layers or default_layers(self.embedding_model)
+            self._embedder = Embedder(self.embedding_model, backend=self.backend, cache=self.cache, layers=layers)
         return self._embedder
 
     def _new_classifier(self):
@@ -271,7 +280,7 @@ class CodingModel:
         if self.method != "embedding":
             return None
         return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256,
-                "backend": self.backend}
+                "backend": self.backend, "layers": self.embedder.layers}
 
     def _cv_metrics(self, Y: np.ndarray) -> dict | None:
         scores = getattr(self.classifier, "oof_scores_", None)
@@ -439,7 +448,8 @@ class CodingModel:
         embedding = metadata.get("embedding") or {}
         model = cls(saved_codebook, method=metadata["method"], embedding_model=embedding.get("model"),
                     review_margin=float(metadata.get("review_margin", 0.15)),
-                    backend=backend or embedding.get("backend") or DEFAULT_BACKEND, cache=cache)
+                    backend=backend or embedding.get("backend") or DEFAULT_BACKEND, cache=cache,
+                    embedding_layers=int(embedding.get("layers", 1)))  # models from before layers: one
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
             model.classifier = joblib.load(folder / "classifier.joblib")

@@ -241,6 +241,9 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
               help="embedding: learn from the coded answers; keyword: the codebook's stem-word query.")
 @click.option("--embedding-model", default=None,
               help="sentence-transformers model folder or cached name (default: packaged all-MiniLM-L6-v2).")
+@click.option("--embedding-layers", default=None, type=click.IntRange(1),
+              help="Describe answers by the embedding model's last N layers (default: 3 where the model "
+                   "allows, else 1, its sentence embedding).")
 @click.option("--context-col", default=None,
               help="Column saying what each answer responds to (e.g. the question, when a file holds answers "
                    "to several questions); answers to tag need the same column.")
@@ -252,7 +255,8 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, context_col, review_margin, no_codebook_examples, backend, no_cache, quiet) -> None:
+          embedding_model, embedding_layers, context_col, review_margin, no_codebook_examples, backend, no_cache,
+          quiet) -> None:
     """Train a model from answers people have already coded.
 
     The embedding method also learns from the codebook's examples and definitions, which carry the
@@ -272,7 +276,8 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
 
     cb = load_codebook(codebook_path)
     model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
-                        cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin)
+                        cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin,
+                        embedding_layers=embedding_layers)
     if not data_paths:
         if method == "keyword":
             raise click.UsageError("--method keyword needs no training; pass --data to record what it was checked on.")

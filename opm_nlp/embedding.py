@@ -187,6 +187,8 @@ class Embedder:
         self.show_progress = show_progress
         self.layers = layers
         self.model_id, self.path = resolve_model_path(model)
+        if layers > 1:
+            self._check_layers()
         self._encoder = None
         self._memory: dict[str, np.ndarray] = {}
         self._disk: EmbeddingCache | None = None
@@ -234,8 +236,6 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         logger.info("loading embedding model %s", self._target())
-        if self.layers > 1:
-            self._check_layers()
         try:
             model = SentenceTransformer(self._target(), device="cpu")
         except (OSError, ValueError) as exc:
@@ -265,8 +265,6 @@ class Embedder:
             from tokenizers import Tokenizer
         except ImportError:
             raise ModelError(f"The {self.backend} backend needs onnxruntime: pip install onnxruntime onnx") from None
-        if self.layers > 1:
-            self._check_layers()
         onnx_path = export_onnx(self.path, self.cache_key_base(), quantize=self.backend == "onnx-int8",
                                 layers=self.layers)
         options = onnxruntime.SessionOptions()

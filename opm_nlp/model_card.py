@@ -29,8 +29,10 @@ def render_model_card(model: CodingModel) -> str:
     ]
     if model.method == "embedding":
         emb = meta["embedding"]
+        layers = int(emb.get("layers", 1))
+        pooled = f" (its last {layers} layers, each mean-pooled)" if layers > 1 else ""
         lines += [
-            f"- Method: `embedding` — sentence embeddings from `{emb['model']}` "
+            f"- Method: `embedding` — sentence embeddings from `{emb['model']}`{pooled} "
             f"(weights sha256 `{(emb.get('weights_sha256') or 'unknown')[:12]}…`, backend "
             f"`{emb.get('backend', 'torch')}`) and word/character n-grams; per code, one class-weighted logistic "
             "regression on each, stacked into a calibrated probability that also weighs how strongly the other "

@@ -22,6 +22,7 @@ def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
     assert meta["codes"] == codebook.ids
     assert meta["embedding"]["model"] == "all-MiniLM-L6-v2"
     assert meta["embedding"]["weights_sha256"].startswith("53aa5117")
+    assert meta["embedding"]["layers"] == 3
     assert meta["training"]["answers"] == 387
     assert meta["training"]["positives"]["aligning_expectations"] == 111
     assert set(meta["files"]) == {"classifier.joblib", "codebook.yaml"}
@@ -78,6 +79,13 @@ def test_other_codebook_is_refused(trained_dir, codebook):
     other = parse_codebook(codebook.to_yaml().replace("Aligning expectations", "Expectations"), source="other.yaml")
     with pytest.raises(ModelError, match=r"Codebook other\.yaml \(fingerprint [0-9a-f]{16}\) is not the one the model"):
         CodingModel.load(trained_dir, codebook=other)
+
+
+def test_models_saved_before_layers_were_recorded_use_one(copy_of):
+    meta = json.loads((copy_of / "metadata.json").read_text())
+    del meta["embedding"]["layers"]
+    (copy_of / "metadata.json").write_text(json.dumps(meta))
+    assert CodingModel.load(copy_of).embedder.layers == 1
 
 
 def test_version_drift_warns(copy_of):

@@ -192,3 +192,20 @@ def test_review_margin_is_set_at_training_and_routes_answers(tmp_path, codebook)
     assert 0 < tagged["needs_review"].sum() < len(tagged)
     assert (tagged["needs_review"].astype(bool) == (near | empty)).all()
     assert run("train", "--codebook", CODEBOOK, "--out", out, "--review-margin", "2").exit_code == 2
+
+
+def test_embedding_layers_are_chosen_at_training_and_checked(tmp_path):
+    out = tmp_path / "m"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
+                 "--embedding-layers", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metadata.json").read_text())["embedding"]["layers"] == 1
+    assert "its last" not in (out / "README.md").read_text()
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", tmp_path / "m9",
+                 "--embedding-layers", "9")
+    assert result.exit_code == 1
+    assert result.output == ("Error: layers=9, but the embedding model 'all-MiniLM-L6-v2' has 6 layers. "
+                             "Use at most 6.\n")
+    assert not (tmp_path / "m9").exists()

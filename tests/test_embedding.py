@@ -105,7 +105,7 @@ def test_layers_are_part_of_the_cache_keys():
 def test_layers_beyond_the_model_or_with_other_pooling_are_refused(tmp_path):
     with pytest.raises(ModelError, match=r"layers=7, but the embedding model 'all-MiniLM-L6-v2' has 6 layers\. "
                                          r"Use at most 6\."):
-        Embedder(backend="torch", layers=7).encode(["x"])
+        Embedder(backend="torch", layers=7)
     with pytest.raises(ModelError, match=r"whole number >= 1; got 0"):
         Embedder(layers=0)
     assert embedding.default_layers(None) == embedding.DEFAULT_LAYERS
