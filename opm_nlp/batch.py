@@ -60,14 +60,15 @@ def _partial_dir(out: Path) -> Path:
 
 
 def _manifest(model_dir: Path, model: CodingModel, input_path: Path, text_col: str, id_col: str,
-              carry: list[str] | None, chunk_size: int, encoding: str | None, engine: str) -> dict:
+              carry: list[str] | None, chunk_size: int, encoding: str | None, engine: str,
+              review_margin: float) -> dict:
     stat = input_path.stat()
     return {
         "input": str(input_path.resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
         "model": str(Path(model_dir).resolve()), "model_files": model.metadata.get("files"),
         "backend": getattr(model.embedder, "backend", None),
         "text_col": text_col, "id_col": id_col, "carry": carry, "chunk_size": chunk_size,
-        "encoding": encoding, "engine": engine,
+        "encoding": encoding, "engine": engine, "review_margin": review_margin,
     }
 
 
@@ -87,7 +88,8 @@ def _parts(folder: Path) -> list[Path]:
 def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, text_col: str, id_col: str, *,
              encoding: str | None = None, carry: list[str] | None = None, chunk_size: int = 2000,
              resume: bool = False, progress: bool = True, engine: str = "local", backend: str | None = None,
-             cache: bool = True, scheduler: str | None = None, model: CodingModel | None = None) -> TagSummary:
+             cache: bool = True, scheduler: str | None = None, model: CodingModel | None = None,
+             review_margin: float | None = None) -> TagSummary:
     """Tag every answer of a CSV, XLSX or Parquet file and write the tagged table to ``out``.
 
     Parameters
@@ -114,6 +116,9 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, tex
         Address of a running Dask scheduler (``engine='dask'``); default a local cluster.
     model : CodingModel, optional
         The model already loaded from ``model_dir`` (saves loading it again).
+    review_margin : float, optional
+        Flag an answer for review when a code's score is this close to its threshold (default: the
+        margin the model was trained with).
 
     Returns
     -------
@@ -123,14 +128,17 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, tex
         raise DataError(f"Unknown engine '{engine}'. Use one of {list(ENGINES)}.")
     if chunk_size < 1:
         raise DataError(f"--chunk-size must be at least 1; got {chunk_size}.")
+    if review_margin is not None and not 0 <= review_margin <= 1:
+        raise DataError(f"--review-margin must be between 0 and 1; got {review_margin}.")
     input_path, out, model_dir = Path(input_path), Path(out), Path(model_dir)
     _kind(out)  # an unsupported output type fails before any work
     if not input_path.is_file():
         raise DataError(f"File not found: {input_path}.")
     if model is None:
         model = CodingModel.load(model_dir, backend=backend, cache=cache)
+    margin = model.review_margin if review_margin is None else review_margin
     work = _partial_dir(out)
-    manifest = _manifest(model_dir, model, input_path, text_col, id_col, carry, chunk_size, encoding, engine)
+    manifest = _manifest(model_dir, model, input_path, text_col, id_col, carry, chunk_size, encoding, engine, margin)
     done = 0
     if work.exists():
         if not resume:
@@ -157,9 +165,9 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, tex
     from tqdm.auto import tqdm
 
     chunks = (_dask_chunks(model_dir, input_path, text_col, id_col, carry, chunk_size, encoding, done,
-                           backend, cache, scheduler, model)
+                           backend, cache, scheduler, model, margin)
               if engine == "dask" else _local_chunks(model, input_path, text_col, id_col, carry, chunk_size,
-                                                     encoding, done))
+                                                     encoding, done, margin))
     try:
         bar = None  # opened after the first chunk, so a bad input fails with its message alone
         try:
@@ -198,7 +206,7 @@ def _check_unique(ids: pd.Series, seen: dict[str, int], first_row: int, id_col: 
         seen[rid] = first_row + offset
 
 
-def _local_chunks(model, input_path, text_col, id_col, carry, chunk_size, encoding, done):
+def _local_chunks(model, input_path, text_col, id_col, carry, chunk_size, encoding, done, margin):
     columns = None
     for index, chunk in enumerate(iter_chunks(input_path, chunk_size, encoding)):
         first_row = index * chunk_size
@@ -209,7 +217,7 @@ def _local_chunks(model, input_path, text_col, id_col, carry, chunk_size, encodi
         chunk = check_responses(chunk, text_col, id_col, source=str(input_path), first_row=first_row)
         # one encoder call per chunk: its answers are sorted by length together, so less padding
         tagged = model.tag(chunk, text_col, id_col, carry=columns, source=str(input_path),
-                           chunk_size=max(1, len(chunk)))
+                           chunk_size=max(1, len(chunk)), review_margin=margin)
         if model.embedder is not None:
             model.embedder.forget()  # memory stays flat; the disk cache keeps the vectors
         yield index, first_row, tagged
@@ -223,21 +231,24 @@ def _worker_model(model_dir: str, backend: str | None, cache: bool) -> CodingMod
 
 
 def _tag_partition(frame: pd.DataFrame, model_dir: str, text_col: str, id_col: str, carry: list[str],
-                   backend: str | None, cache: bool, source: str, first_row: int | None = None) -> pd.DataFrame:
+                   backend: str | None, cache: bool, source: str, first_row: int | None = None,
+                   review_margin: float | None = None) -> pd.DataFrame:
     model = _worker_model(model_dir, backend, cache)
     frame = check_responses(frame, text_col, id_col, source=source, first_row=first_row or 0)
-    tagged = model.tag(frame, text_col, id_col, carry=carry, source=source, chunk_size=max(1, len(frame)))
+    tagged = model.tag(frame, text_col, id_col, carry=carry, source=source, chunk_size=max(1, len(frame)),
+                       review_margin=review_margin)
     if model.embedder is not None:
         model.embedder.forget()
     return tagged
 
 
 def tag_dataframe(ddf, model_dir: str | Path, text_col: str, id_col: str, carry: list[str] | None = None,
-                  backend: str | None = None, cache: bool = True):
+                  backend: str | None = None, cache: bool = True, review_margin: float | None = None):
     """Tag a :mod:`dask.dataframe` of answers, partition by partition, on the Dask workers.
 
     Returns a lazy dask DataFrame with the columns :meth:`CodingModel.tag` writes; each worker loads
-    the model from ``model_dir`` once (the folder must be readable by the workers).
+    the model from ``model_dir`` once (the folder must be readable by the workers). ``review_margin``
+    overrides the model's (see :meth:`CodingModel.tag`).
 
     Examples
     --------
@@ -249,11 +260,11 @@ def tag_dataframe(ddf, model_dir: str | Path, text_col: str, id_col: str, carry:
     columns = resolve_carry(ddf.columns, text_col, id_col, carry, model.codebook)
     meta = model.tag(check_responses(ddf._meta, text_col, id_col), text_col, id_col, carry=columns)
     return ddf.map_partitions(_tag_partition, str(Path(model_dir).resolve()), text_col, id_col, columns,
-                              backend, cache, "the dask dataframe", meta=meta)
+                              backend, cache, "the dask dataframe", None, review_margin, meta=meta)
 
 
 def _dask_chunks(model_dir, input_path, text_col, id_col, carry, chunk_size, encoding, done, backend, cache,
-                 scheduler, model):
+                 scheduler, model, margin):
     """Read chunks here, tag them on the cluster's workers, yield them back in order.
 
     Reading stays in this process (it is cheap and keeps answers with line breaks whole, which
@@ -281,7 +292,7 @@ def _dask_chunks(model_dir, input_path, text_col, id_col, carry, chunk_size, enc
                 continue
             first_row = index * chunk_size
             future = client.submit(_tag_partition, chunk, target, text_col, id_col, columns, backend, cache,
-                                   str(input_path), first_row, pure=False)
+                                   str(input_path), first_row, margin, pure=False)
             pending.append((index, first_row, future))
             while len(pending) >= limit:
                 index_done, row, oldest = pending.popleft()

@@ -329,8 +329,12 @@ class CodingModel:
         return np.asarray(self.classifier.thresholds_, dtype=float)
 
     def tag(self, frame: pd.DataFrame, text_col: str, id_col: str, carry: list[str] | None = None,
-            progress: bool = False, chunk_size: int = 1024, source: str = "the answers") -> pd.DataFrame:
+            progress: bool = False, chunk_size: int = 1024, source: str = "the answers",
+            review_margin: float | None = None) -> pd.DataFrame:
         """Suggest codes for each answer of ``frame``.
+
+        ``review_margin`` (default: the model's) sets how close to its threshold a code's score must be
+        for the answer to be flagged for review.
 
         Returns
         -------
@@ -355,14 +359,15 @@ class CodingModel:
                 scores[chunk] = self.predict_proba(texts.iloc[chunk].tolist(),
                                                    None if contexts is None else [contexts[i] for i in chunk])
                 bar.update(len(chunk))
-        return self._assemble(frame, text_col, id_col, carry, scores, has_text)
+        margin = self.review_margin if review_margin is None else review_margin
+        return self._assemble(frame, text_col, id_col, carry, scores, has_text, margin)
 
-    def _assemble(self, frame, text_col, id_col, carry, scores, has_text) -> pd.DataFrame:
+    def _assemble(self, frame, text_col, id_col, carry, scores, has_text, margin: float) -> pd.DataFrame:
         ids = self.codebook.ids
         thresholds = self.thresholds
         suggested = np.nan_to_num(scores, nan=0.0) >= thresholds
         suggested &= has_text[:, None]
-        near = np.abs(scores - thresholds) < self.review_margin
+        near = np.abs(scores - thresholds) < margin
         out = frame[[id_col, text_col, *carry]].reset_index(drop=True).copy()
         for j, code_id in enumerate(ids):
             out[code_id] = suggested[:, j].astype(int)

@@ -329,10 +329,13 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "dask"]),
               help="local: this process; dask: chunks tagged by the workers of a Dask cluster.")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler (default: a local cluster).")
+@click.option("--review-margin", default=None, type=click.FloatRange(0, 1),
+              help="Flag an answer for review when a code's score is this close to its threshold (default: the "
+                   "margin the model was trained with; larger: more answers routed to people).")
 @backend_options
 @quiet_option
 def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_size, resume, engine, scheduler,
-        backend, no_cache, quiet) -> None:
+        review_margin, backend, no_cache, quiet) -> None:
     """Suggest codes for new answers.
 
     The output has the id, the text, the carried columns, one 0/1 column per code id (so a corrected
@@ -349,7 +352,7 @@ def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_siz
 
     summary = tag_file(model_dir, input_path, out, text_col, id_col, encoding=encoding, carry=list(carry) or None,
                        chunk_size=chunk_size, resume=resume, progress=not quiet, engine=engine, backend=backend,
-                       cache=not no_cache, scheduler=scheduler)
+                       cache=not no_cache, scheduler=scheduler, review_margin=review_margin)
     resumed = f" (resumed after {summary.resumed_chunks} saved chunks)" if summary.resumed_chunks else ""
     click.echo(f"Tagged {summary.answers} answers ({summary.empty} empty); {summary.needs_review} need review. "
                f"Written to {out}{resumed}")

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -106,3 +107,24 @@ def test_dask_engine_and_dataframe_api_match_the_local_run(tmp_path, trained_dir
     answers = dd.from_pandas(read_responses(NEW_WAVE, *COLS), npartitions=3)
     tagged = tag_dataframe(answers, trained_dir, *COLS).compute(scheduler="synchronous")
     pd.testing.assert_frame_equal(tagged.reset_index(drop=True), reference, check_dtype=False)
+    # the workers use the review margin of the run, not only the model's
+    wide = tag_dataframe(answers, trained_dir, *COLS, review_margin=0.3).compute(scheduler="synchronous")
+    expected = CodingModel.load(trained_dir).tag(read_responses(NEW_WAVE, *COLS), *COLS, review_margin=0.3)
+    pd.testing.assert_frame_equal(wide.reset_index(drop=True), expected, check_dtype=False)
+    assert wide["needs_review"].sum() > reference["needs_review"].sum()
+
+
+def test_resume_refuses_another_review_margin(tmp_path, trained_dir):
+    from opm_nlp import batch
+
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.read_csv(NEW_WAVE, dtype=str, keep_default_na=False).to_csv(source, index=False)
+    model = CodingModel.load(trained_dir)
+    work = tmp_path / ".out.csv.partial"
+    work.mkdir()
+    manifest = batch._manifest(trained_dir, model, source, *COLS, None, 2000, None, "local", model.review_margin)
+    (work / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=r"it was started with a different review_margin\."):
+        tag_file(trained_dir, source, out, *COLS, resume=True, progress=False, model=model, review_margin=0.3)
+    with pytest.raises(DataError, match=r"--review-margin must be between 0 and 1; got 2"):
+        tag_file(trained_dir, source, out, *COLS, progress=False, model=model, review_margin=2)

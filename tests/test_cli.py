@@ -192,6 +192,15 @@ def test_review_margin_is_set_at_training_and_routes_answers(tmp_path, codebook)
     assert 0 < tagged["needs_review"].sum() < len(tagged)
     assert (tagged["needs_review"].astype(bool) == (near | empty)).all()
     assert run("train", "--codebook", CODEBOOK, "--out", out, "--review-margin", "2").exit_code == 2
+    # a wider margin for one run routes more answers to people, without retraining
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "wide.csv", "--quiet", "--review-margin", "0.3")
+    assert result.exit_code == 0, result.output
+    wide = pd.read_csv(tmp_path / "wide.csv", keep_default_na=False)
+    near = (abs(scores - [meta["thresholds"][c] for c in codebook.ids]) < 0.3).any(axis=1)
+    assert (wide["needs_review"].astype(bool) == (near | empty)).all()
+    assert wide["needs_review"].sum() > tagged["needs_review"].sum()
+    assert f"{wide['needs_review'].sum()} need review" in result.output
+    assert run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "x.csv", "--review-margin", "-1").exit_code == 2
 
 
 def test_embedding_layers_are_chosen_at_training_and_checked(tmp_path):
