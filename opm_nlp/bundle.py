@@ -196,10 +196,10 @@ class CodingModel:
         useful suggestions; ``coded`` may then be ``None`` for a model from the codebook alone.
         """
         examples = self._examples()
-        if coded is None:
+        if coded is None and self.method == "embedding":
             if examples is None:
-                raise DataError("No coded answers to train on, and nothing to learn from the codebook instead "
-                                "(its examples are switched off, or this method does not use them). Pass coded data.")
+                raise DataError("No coded answers to train on, and the codebook's examples are switched off, so "
+                                "there is nothing to learn from. Pass coded data, or use the codebook's examples.")
             if context_col is not None:
                 raise DataError(f"A context column ('{context_col}') needs coded answers that have it; the "
                                 f"codebook's examples have none. Leave out --context-col, or pass coded data.")
@@ -208,6 +208,7 @@ class CodingModel:
                 raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "
                                 f"({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}). Add examples to the "
                                 f"codebook, or pass coded data.")
+        if coded is None:  # the codebook alone (its examples, or for keywords its stems)
             coded = pd.DataFrame(columns=[text_col, *self.codebook.ids])
         missing = [c for c in self.codebook.ids if c not in coded.columns]
         if missing:

@@ -279,14 +279,13 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
                         cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin,
                         embedding_layers=embedding_layers)
     if not data_paths:
-        if method == "keyword":
-            raise click.UsageError("--method keyword needs no training; pass --data to record what it was checked on.")
-        if not quiet:
+        if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
                        f"definitions, {len(cb)} codes...", err=True)
         model.fit(None, text_col or "text", context_col=context_col)
         model.save(out)
-        click.echo(f"Model written to {out} (from the codebook alone; no cross-validated figures).")
+        what = "the codebook's keywords" if method == "keyword" else "the codebook alone"
+        click.echo(f"Model written to {out} (from {what}; no cross-validated figures).")
         return
     if text_col is None or id_col is None:
         raise click.UsageError("--text-col and --id-col are required with --data.")

@@ -43,12 +43,18 @@ def render_model_card(model: CodingModel) -> str:
                          "survey question); answers to tag need that column.")
     else:
         lines += ["- Method: `keyword` — a stem-word query of each code's keywords (no training)."]
+    if model.method == "keyword" and training["answers"] == 0:
+        provenance = f"- Built {meta['created']} from the codebook's keywords, with no coded answers."
+    else:
+        provenance = (
+            f"- Trained {meta['created']} on {training['answers']} coded answers"
+            + (f" ({training['empty_answers_skipped']} empty answers skipped)" if training["empty_answers_skipped"] else "")
+            + (f" from {', '.join(training['sources'])}" if training["sources"] else "")
+            + (f", and on the codebook's {training['codebook_examples']} examples and definitions"
+               if training.get("codebook_examples") else "") + "."
+        )
     lines += [
-        f"- Trained {meta['created']} on {training['answers']} coded answers"
-        + (f" ({training['empty_answers_skipped']} empty answers skipped)" if training["empty_answers_skipped"] else "")
-        + (f" from {', '.join(training['sources'])}" if training["sources"] else "")
-        + (f", and on the codebook's {training['codebook_examples']} examples and definitions"
-           if training.get("codebook_examples") else "") + ".",
+        provenance,
         f"- An answer is flagged for review when a code's score is within {meta['review_margin']} of its threshold.",
         "",
         "## Codes",
@@ -72,7 +78,10 @@ def render_model_card(model: CodingModel) -> str:
             "",
         ]
     warnings = []
-    if training["answers"] == 0:
+    if training["answers"] == 0 and model.method == "keyword":
+        warnings.append("Not checked against coded answers: see how far to trust it with `opm-nlp evaluate` on "
+                        "answers people have coded.")
+    elif training["answers"] == 0:
         warnings.append("Trained on the codebook's examples and definitions alone: no coded answers, so no "
                         "cross-validated figures, and scores and thresholds are not calibrated on real answers. "
                         "Use it to get started; review its suggestions and train again on them.")

@@ -101,6 +101,11 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
     assert model.embedder is None and model.metadata["cv_metrics"] is None
     tagged = model.tag(pd.DataFrame({"id": ["1"], "t": ["Revisit expectations with an IDP"]}), "t", "id")
     assert tagged.loc[0, "suggested_codes"] == "aligning_expectations; written_plans"
+    # the stems need no coded answers at all
+    bare = CodingModel(codebook, method="keyword").fit(None)
+    assert bare.metadata["training"]["answers"] == 0
+    pd.testing.assert_frame_equal(bare.tag(pd.DataFrame({"id": ["1"], "t": ["Revisit expectations with an IDP"]}),
+                                           "t", "id"), tagged)
 
 
 def test_codebook_alone_needs_examples_for_every_code(codebook):

@@ -218,3 +218,14 @@ def test_embedding_layers_are_chosen_at_training_and_checked(tmp_path):
     assert result.output == ("Error: layers=9, but the embedding model 'all-MiniLM-L6-v2' has 6 layers. "
                              "Use at most 6.\n")
     assert not (tmp_path / "m9").exists()
+
+
+def test_keyword_model_from_the_codebook_alone(tmp_path):
+    out = tmp_path / "kw"
+    result = run("train", "--codebook", CODEBOOK, "--out", out, "--method", "keyword")
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Model written to {out} (from the codebook's keywords; no cross-validated figures).\n"
+    card = (out / "README.md").read_text()
+    assert "from the codebook's keywords, with no coded answers" in card and "Not checked against coded answers" in card
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
