@@ -51,7 +51,7 @@ ONNX_RECIPE = 2
 #: (5-fold CV on train, docs/benchmarks.md) the last three layers of MiniLM gave macro-F1 0.576 against
 #: 0.559 for the sentence embedding alone; all six, or every other layer, gained less.
 DEFAULT_LAYERS = 3
-_LOADED: dict[tuple[str, str], object] = {}  # one loaded encoder per (target, backend) in a process
+_LOADED: dict[tuple[str, str, int], object] = {}  # one loaded encoder per (target, backend, layers)
 
 
 def cache_root() -> Path:
@@ -357,6 +357,16 @@ def _check_mean_pooling(folder: Path) -> None:
                              f"pooling. Use --backend torch.")
 
 
+def _in_input_order(chunks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+    """Vectors computed in ``order`` (batch after batch), put back in the order of the input."""
+    if not chunks:
+        return np.zeros((len(order), 0), dtype=np.float32)
+    stacked = np.concatenate(chunks)
+    out = np.empty_like(stacked)
+    out[order] = stacked
+    return out
+
+
 def _pool(states: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
     """Mean-pool each layer's token states over the real tokens, L2-normalise, and put them side by side."""
     weights = mask[:, :, None].astype(np.float32)
@@ -390,12 +400,7 @@ class _TorchLayersEncoder:
                 states = transformer(**inputs, output_hidden_states=True).hidden_states
                 chunks.append(_pool([s.numpy() for s in states[::-1][:self.layers]],
                                     features["attention_mask"].numpy()))
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        if chunks:
-            stacked = np.concatenate(chunks)
-            out = np.empty_like(stacked)
-            out[order] = stacked
-        return out
+        return _in_input_order(chunks, order)
 
 
 class _OnnxEncoder:
@@ -428,7 +433,6 @@ class _OnnxEncoder:
         encodings = self.tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # less padding per batch
-        out = np.zeros((len(texts), 0), dtype=np.float32)
         chunks = []
         for rows in self._batches(lengths, order, batch_size):
             batch = [encodings[i] for i in rows]
@@ -442,11 +446,7 @@ class _OnnxEncoder:
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
             chunks.append(_pool(states, mask))
-        if chunks:
-            stacked = np.concatenate(chunks)
-            out = np.empty_like(stacked)
-            out[order] = stacked
-        return out
+        return _in_input_order(chunks, order)
 
 
 def export_onnx(folder: Path, key: str, quantize: bool = False, layers: int = 1) -> Path:
