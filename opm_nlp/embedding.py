@@ -250,8 +250,10 @@ class Embedder:
         if self.path is None:
             raise ModelError(f"layers={self.layers} needs a local model folder; '{self.model_id}' is not one. "
                              f"Pass a folder, or use one layer.")
-        _check_mean_pooling(self.path)
-        depth = json.loads((self.path / "config.json").read_text()).get("num_hidden_layers", 0)
+        if not _mean_pooling(self.path):
+            raise ModelError(f"layers={self.layers} needs a mean-pooling model; '{self.model_id}' uses another "
+                             f"pooling. Use --embedding-layers 1.")
+        depth = _depth(self.path)
         if self.layers > depth:
             raise ModelError(f"layers={self.layers}, but the embedding model '{self.model_id}' has {depth} layers. "
                              f"Use at most {depth}.")
@@ -338,23 +340,26 @@ def default_layers(model: str | None, wanted: int = DEFAULT_LAYERS) -> int:
     """How many layers to describe answers by: ``wanted`` where the model allows it (a local
     mean-pooling model with that many layers), else 1 (its sentence embedding)."""
     _, folder = resolve_model_path(model)
-    if folder is None or not (folder / "config.json").is_file():
+    if folder is None or not _mean_pooling(folder):
         return 1
-    try:
-        _check_mean_pooling(folder)
-    except ModelError:
-        return 1
-    depth = json.loads((folder / "config.json").read_text()).get("num_hidden_layers", 1)
-    return max(1, min(wanted, int(depth)))
+    return max(1, min(wanted, _depth(folder)))
+
+
+def _depth(folder: Path) -> int:
+    """Number of transformer layers of a model folder (0 if its config does not say)."""
+    config = folder / "config.json"
+    return int(json.loads(config.read_text()).get("num_hidden_layers", 0)) if config.is_file() else 0
+
+
+def _mean_pooling(folder: Path) -> bool:
+    pooling = folder / "1_Pooling" / "config.json"
+    return not pooling.is_file() or bool(json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", False))
 
 
 def _check_mean_pooling(folder: Path) -> None:
-    pooling = folder / "1_Pooling" / "config.json"
-    if pooling.is_file():
-        config = json.loads(pooling.read_text())
-        if not config.get("pooling_mode_mean_tokens", False):
-            raise ModelError(f"The onnx backends support mean-pooling models only; {folder} uses another "
-                             f"pooling. Use --backend torch.")
+    if not _mean_pooling(folder):
+        raise ModelError(f"The onnx backends support mean-pooling models only; {folder} uses another "
+                         f"pooling. Use --backend torch.")
 
 
 def _in_input_order(chunks: list[np.ndarray], order: np.ndarray) -> np.ndarray:

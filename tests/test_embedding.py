@@ -113,3 +113,6 @@ def test_layers_beyond_the_model_or_with_other_pooling_are_refused(tmp_path):
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     assert embedding.default_layers(str(tmp_path)) == 1  # a CLS-pooling model keeps its own embedding
+    with pytest.raises(ModelError, match=r"layers=3 needs a mean-pooling model; '.*' uses another pooling\. "
+                                         r"Use --embedding-layers 1\."):
+        Embedder(str(tmp_path), backend="torch", layers=3)
