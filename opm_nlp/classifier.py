@@ -105,10 +105,11 @@ def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
     return oof, _logistic(1.0, balanced=False, liblinear=False).fit(Z, y)
 
 
-def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding):
+def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding, fine_tuned=None):
+    """One code's views and stackers; ``fine_tuned`` (optional) is a third view's out-of-fold scores."""
     lexical_oof, lexical = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
     embedding_oof, embedding = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False)
-    views = np.column_stack([lexical_oof, embedding_oof])
+    views = np.column_stack([lexical_oof, embedding_oof] + ([] if fine_tuned is None else [fine_tuned]))
     oof, stacker = _stack(views, y, folds)
     return views, oof, (lexical, embedding, stacker)
 
@@ -139,6 +140,12 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     other_codes : bool
         Let each code's stacker also see the summed probability of the other codes (out of fold), so
         that generic codes can learn that they apply when nothing more specific does.
+    fine_tune : int
+        Epochs of fine-tuning the embedding network itself on the coded answers, as a third view
+        (:mod:`opm_nlp.finetune`); 0 (the default) leaves it frozen. Needs PyTorch, and minutes of training.
+    fine_tune_model : str, optional
+        The network to fine-tune (an embedding model id or local folder); default the packaged
+        all-MiniLM-L6-v2. Pass the same model as the embedder's.
     cv : int
         Folds for out-of-fold scores (fewer for very small training sets).
     n_jobs : int, optional
@@ -156,6 +163,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         Out-of-fold probabilities of the training answers (for evaluation and calibration reports).
     uses_context_ : bool
         Whether the model was fitted with a context (e.g. the survey question) beside each answer.
+    fine_tuned_ : FineTunedHead or None
+        The network fine-tuned on all training answers, when ``fine_tune`` > 0.
 
     Examples
     --------
@@ -165,12 +174,15 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
-                 other_codes: bool = True, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
+                 other_codes: bool = True, fine_tune: int = 0, fine_tune_model: str | None = None, cv: int = 5,
+                 n_jobs: int | None = None, random_state: int = 0):
         self.embedder = embedder
         self.C_lexical = C_lexical
         self.C_embedding = C_embedding
         self.char_ngrams = char_ngrams
         self.other_codes = other_codes
+        self.fine_tune = fine_tune
+        self.fine_tune_model = fine_tune_model
         self.cv = cv
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -255,6 +267,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         """
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
+        if not (isinstance(self.fine_tune, int) and self.fine_tune >= 0):
+            raise DataError(f"The 'fine_tune' parameter of EmbeddingClassifier must be an int >= 0 (epochs). "
+                            f"Got {self.fine_tune!r} instead.")
         for name in ("C_lexical", "C_embedding"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
@@ -283,6 +298,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
         X_embedding = self._embedding(texts, contexts)
+        fine_tuned = self._fine_tune(texts, Y, contexts)
         # a code needs two positives and two negatives to be learned at all; the others score their prior
         positives = Y.sum(axis=0)
         self.prior_ = (positives + 0.5) / (n + 1.0)
@@ -292,7 +308,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         jobs = self.n_jobs if self.n_jobs is not None else min(2, len(learnable) or 1)
         # copy-on-write memmaps: liblinear needs writeable arrays, joblib shares large ones read-only
         results = Parallel(n_jobs=jobs, mmap_mode="c")(
-            delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding)
+            delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding,
+                               None if fine_tuned is None else fine_tuned[:, j])
             for j in learnable)
         oof_scores = np.tile(self.prior_, (n, 1))
         self.heads_ = {}
@@ -314,11 +331,25 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.n_codes_ = k
         return self
 
-    def _folds(self, Y: np.ndarray) -> np.ndarray:
+    def _fine_tune(self, texts: list[str], Y: np.ndarray, contexts) -> np.ndarray | None:
+        """With ``fine_tune``: the fine-tuned view's cross-fitted scores of the training answers (and
+        ``fine_tuned_``, the network fine-tuned on all of them); else None."""
+        self.fine_tuned_ = None
+        if not self.fine_tune:
+            return None
+        from opm_nlp.finetune import cross_fitted
+
+        oof, self.fine_tuned_ = cross_fitted(self._with_context(texts, contexts), Y, self._folds(Y, splits=2),
+                                             model=self.fine_tune_model, epochs=self.fine_tune,
+                                             seed=self.random_state)
+        return oof
+
+    def _folds(self, Y: np.ndarray, splits: int | None = None) -> np.ndarray:
         from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
         n = Y.shape[0]
-        splits = int(max(2, min(self.cv, n // 10 if n >= 20 else 2)))
+        if splits is None:
+            splits = int(max(2, min(self.cv, n // 10 if n >= 20 else 2)))
         folds = np.zeros(n, dtype=int)
         if Y.shape[1] == 1:  # iterative stratification wants two or more codes
             from sklearn.model_selection import KFold, StratifiedKFold
@@ -348,9 +379,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             return out
         X_lexical = self._lexical(texts, contexts, fit=False)
         X_embedding = self._embedding(texts, contexts)
+        fine_tuned = getattr(self, "fine_tuned_", None)  # None also for models saved before fine-tuning
+        if fine_tuned is not None:
+            fine_tuned = fine_tuned.decision_function(self._with_context(texts, contexts))
         views = {}
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
-            views[j] = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)])
+            views[j] = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)]
+                                       + ([] if fine_tuned is None else [fine_tuned[:, j]]))
             out[:, j] = stacker.predict_proba(views[j])[:, 1]
         others = _others(out)
         for j, (*_, second) in ((j, head) for j, head in self.heads_.items() if len(head) == 4):

@@ -38,6 +38,11 @@ def render_model_card(model: CodingModel) -> str:
             "regression on each, stacked into a calibrated probability that also weighs how strongly the other "
             "codes apply; per-code thresholds chosen by cross-validation.",
         ]
+        epochs = int(emb.get("fine_tune_epochs", 0))
+        if epochs:
+            lines.append(f"- A third view per code: the embedding network itself fine-tuned on the coded answers "
+                         f"({epochs} epochs) with a multi-label head; the stacker learned how far to trust it from "
+                         "networks that had not seen the answers they scored. Tagging runs that network with PyTorch.")
         if meta.get("context_col"):
             lines.append(f"- Each answer is read with its context from column `{meta['context_col']}` (e.g. the "
                          "survey question); answers to tag need that column.")

@@ -22,7 +22,7 @@ def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
     assert meta["codes"] == codebook.ids
     assert meta["embedding"]["model"] == "all-MiniLM-L6-v2"
     assert meta["embedding"]["weights_sha256"].startswith("53aa5117")
-    assert meta["embedding"]["layers"] == 3
+    assert meta["embedding"]["layers"] == 3 and meta["embedding"]["fine_tune_epochs"] == 0
     assert meta["training"]["answers"] == 387
     assert meta["training"]["positives"]["aligning_expectations"] == 111
     assert set(meta["files"]) == {"classifier.joblib", "codebook.yaml"}
@@ -106,6 +106,8 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
     assert bare.metadata["training"]["answers"] == 0
     pd.testing.assert_frame_equal(bare.tag(pd.DataFrame({"id": ["1"], "t": ["Revisit expectations with an IDP"]}),
                                            "t", "id"), tagged)
+    with pytest.raises(ModelError, match="Fine-tuning applies to the embedding method only, not 'keyword'"):
+        CodingModel(codebook, method="keyword", fine_tune=2)
 
 
 def test_codebook_alone_needs_examples_for_every_code(codebook):

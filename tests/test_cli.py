@@ -229,3 +229,17 @@ def test_keyword_model_from_the_codebook_alone(tmp_path):
     assert "from the codebook's keywords, with no coded answers" in card and "Not checked against coded answers" in card
     result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
     assert result.exit_code == 0, result.output
+
+
+def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path):
+    out = tmp_path / "ft"
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--fine-tune")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metadata.json").read_text())["embedding"]["fine_tune_epochs"] == 2
+    assert "fine-tuned on the coded answers (2 epochs)" in (out / "README.md").read_text()
+    result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "t.csv")) == len(pd.read_csv(NEW_WAVE))
+    result = run("train", "--codebook", CODEBOOK, "--out", tmp_path / "kw", "--method", "keyword", "--fine-tune")
+    assert result.exit_code == 2 and "--fine-tune applies to --method embedding only" in result.output
+    assert not (tmp_path / "kw").exists()

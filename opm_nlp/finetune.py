@@ -1,0 +1,183 @@
+"""The embedding model fine-tuned on the coded answers, as one more view of each answer.
+
+:class:`FineTunedHead` trains the sentence-transformers network end to end with a linear multi-label
+head (one output per code) on the coded answers, on CPU, and gives each answer one score per code.
+:func:`cross_fitted` gives those scores for the training answers themselves from networks that never saw
+them (two halves, each fine-tuned on the other), so the classifier's stacker can learn how far to trust
+the fine-tuned view; the network it keeps for new answers is fine-tuned on all of them.
+
+Why it is fast enough on a laptop: batches hold answers of similar length (little padding), which made
+an epoch over ~4,000 answers take ~75 s on 2 cores instead of ~290 s with random batches
+(docs/benchmarks.md). PyTorch is imported only here, and only when fine-tuning is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from opm_nlp.exceptions import ModelError
+
+logger = logging.getLogger(__name__)
+
+#: Chosen on a held-out fifth of the NHS train split (docs/benchmarks.md): two epochs beat one.
+DEFAULT_EPOCHS = 2
+
+
+def _mean_normalised(states, mask):
+    import torch
+
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+class FineTunedHead:
+    """A sentence-transformers network and a multi-label head, fine-tuned together on coded answers.
+
+    Parameters
+    ----------
+    model : str, optional
+        Embedding model id or local folder (as :class:`~opm_nlp.embedding.Embedder`); it must be a
+        local mean-pooling model. Default the packaged all-MiniLM-L6-v2.
+    epochs : int
+        Passes over the answers.
+    batch_size, max_length : int
+        Answers per step, and tokens kept per answer while training.
+    lr, head_lr : float
+        Learning rates of the network and of the (new) head.
+    seed : int
+        Seed of the head's initial weights and of the batch order.
+
+    After :meth:`fit`, the fine-tuned weights are kept (as float16, about 45 MB for MiniLM) with the
+    estimator, so a saved model carries them; :meth:`decision_function` gives one score (a logit) per code.
+    """
+
+    #: the head reads the normalised embedding scaled by this (a temperature: unit vectors give tiny logits)
+    SCALE = 10.0
+
+    def __init__(self, model: str | None = None, epochs: int = DEFAULT_EPOCHS, batch_size: int = 32,
+                 max_length: int = 128, lr: float = 5e-5, head_lr: float = 3e-3, seed: int = 0):
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.lr = lr
+        self.head_lr = head_lr
+        self.seed = seed
+
+    def _folder(self):
+        from opm_nlp.embedding import _mean_pooling, resolve_model_path
+
+        model_id, folder = resolve_model_path(self.model)
+        if folder is None or not _mean_pooling(folder):
+            raise ModelError(f"Fine-tuning needs a local mean-pooling model folder; '{model_id}' is not one. "
+                             f"Leave out --fine-tune, or pass such a folder with --embedding-model.")
+        return folder
+
+    def _network(self):
+        """The tokenizer and the network with its initial (pretrained) weights."""
+        from opm_nlp.embedding import _quiet_hf
+
+        _quiet_hf()
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = self._folder()
+        return AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder))
+
+    def fit(self, texts: Sequence[str], Y) -> FineTunedHead:
+        """Fine-tune on ``texts`` and their 0/1 code matrix ``Y`` (n_answers x n_codes)."""
+        import torch
+
+        texts = [str(t) for t in texts]
+        Y = np.asarray(Y, dtype=np.float32)
+        torch.manual_seed(self.seed)
+        rng = np.random.RandomState(self.seed)
+        tokenizer, network = self._network()
+        head = torch.nn.Linear(network.config.hidden_size, Y.shape[1])
+        optimiser = torch.optim.AdamW([{"params": network.parameters(), "lr": self.lr},
+                                       {"params": head.parameters(), "lr": self.head_lr}])
+        targets = torch.from_numpy(Y)
+        # class-balanced loss, capped: rare codes count more, but one answer never counts 100 times
+        share = targets.mean(0)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=((1 - share) / share.clamp(min=1e-3)).clamp(max=20.0))
+        lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]])
+        network.train()
+        for _ in range(self.epochs):
+            # answers of similar length batched together (a little noise so batches differ between epochs)
+            order = np.argsort(lengths + rng.uniform(0, 3, len(texts)), kind="stable")
+            batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            rng.shuffle(batches)
+            for rows in batches:
+                inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt")
+                states = network(**inputs).last_hidden_state
+                logits = head(_mean_normalised(states, inputs["attention_mask"]) * self.SCALE)
+                loss = loss_fn(logits, targets[rows])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        self.weights_ = {name: value.detach().numpy().astype(np.float16)
+                         for name, value in network.state_dict().items()}
+        self.head_ = (head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy())
+        self.n_codes_ = Y.shape[1]
+        self._loaded = None
+        return self
+
+    def _load(self):
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            import torch
+
+            tokenizer, network = self._network()
+            state = {name: torch.from_numpy(value.astype(np.float32)) for name, value in self.weights_.items()}
+            network.load_state_dict(state)
+            network.eval()
+            loaded = self._loaded = (tokenizer, network)
+        return loaded
+
+    def decision_function(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """One score per answer and code (a logit: above 0 leans towards the code), shape (n, n_codes)."""
+        import torch
+
+        texts = [str(t) for t in texts]
+        tokenizer, network = self._load()
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        weight, bias = self.head_
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
+                inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=256,
+                                   return_tensors="pt")
+                pooled = _mean_normalised(network(**inputs).last_hidden_state, inputs["attention_mask"]).numpy()
+                chunks.append(pooled * self.SCALE @ weight.T + bias)
+        from opm_nlp.embedding import _in_input_order
+
+        return _in_input_order(chunks, order).reshape(len(texts), self.n_codes_)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_loaded"] = None  # the network is rebuilt from the kept weights when first needed
+        return state
+
+
+def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, **params) -> tuple[np.ndarray, FineTunedHead]:
+    """Scores of the training answers from networks that did not see them, and a network fine-tuned on all.
+
+    ``folds`` assigns each answer to a part; for each part a network is fine-tuned on the other parts
+    and scores it. Two parts cost about as much fine-tuning as one pass over all answers.
+    """
+    texts = [str(t) for t in texts]
+    Y = np.asarray(Y)
+    oof = np.zeros(Y.shape, dtype=np.float64)
+    for part in np.unique(folds):
+        rest = np.flatnonzero(folds != part)
+        held = np.flatnonzero(folds == part)
+        logger.info("fine-tuning on %d answers to score %d", len(rest), len(held))
+        head = FineTunedHead(**params).fit([texts[i] for i in rest], Y[rest])
+        oof[held] = head.decision_function([texts[i] for i in held])
+    logger.info("fine-tuning on all %d answers", len(texts))
+    return oof, FineTunedHead(**params).fit(texts, Y)

@@ -1,0 +1,78 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from opm_nlp import finetune
+from opm_nlp.classifier import EmbeddingClassifier
+from opm_nlp.exceptions import DataError, ModelError
+from opm_nlp.finetune import FineTunedHead, cross_fitted
+
+X = ["I will listen more carefully", "listen actively to my students", "more active listening",
+     "be a better listener", "hear them out before answering", "listen without interrupting",
+     "start using an IDP", "use individual development plans", "IDPs for everyone",
+     "write a mentoring plan with each student", "a written development plan", "draft a mentoring compact"]
+Y = np.array([[1, 0]] * 6 + [[0, 1]] * 6)
+NEW = ["listening to my mentee more", "an individual development plan"]
+
+
+@pytest.fixture(scope="module")
+def head():
+    return FineTunedHead(epochs=3).fit(X, Y)
+
+
+def test_fine_tuned_network_scores_new_answers_and_survives_pickling(head):
+    scores = head.decision_function(NEW)
+    assert scores.shape == (2, 2)
+    assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
+    assert all(w.dtype == np.float16 for w in head.weights_.values())
+    again = pickle.loads(pickle.dumps(head))
+    assert np.allclose(again.decision_function(NEW), scores, atol=1e-5)
+
+
+def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monkeypatch):
+    seen = []
+
+    class Recorder:
+        def __init__(self, **params):
+            self.params = params
+
+        def fit(self, texts, Y):
+            self.texts = list(texts)
+            seen.append(self.texts)
+            return self
+
+        def decision_function(self, texts):
+            assert not set(texts) & set(self.texts), "a network scored an answer it was trained on"
+            return np.full((len(texts), Y.shape[1]), float(len(seen)))
+
+    monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
+    folds = np.array([0, 1] * 6)
+    oof, final = cross_fitted(X, Y, folds, epochs=1)
+    assert [len(s) for s in seen] == [6, 6, 12]
+    assert final.texts == X and final.params == {"epochs": 1}
+    assert (oof[folds == 0] == 1).all() and (oof[folds == 1] == 2).all()
+
+
+def test_fine_tuning_needs_a_local_mean_pooling_model():
+    with pytest.raises(ModelError, match="local mean-pooling model folder; 'no-such/model'"):
+        FineTunedHead(model="no-such/model").fit(X, Y)
+
+
+def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
+    clf = EmbeddingClassifier(cv=3, fine_tune=1).fit(X, Y)
+    assert isinstance(clf.fine_tuned_, FineTunedHead) and clf.fine_tuned_.epochs == 1
+    assert all(head[2].coef_.shape == (1, 3) for head in clf.heads_.values())  # lexical, embedding, fine-tuned
+    assert clf.predict(NEW).tolist() == [[1, 0], [0, 1]]
+    proba = clf.predict_proba(NEW)
+    calls = []
+    original = FineTunedHead.decision_function
+    monkeypatch.setattr(FineTunedHead, "decision_function", lambda self, texts: calls.append(texts) or original(self, texts))
+    assert np.allclose(pickle.loads(pickle.dumps(clf)).predict_proba(NEW), proba, atol=1e-6)
+    assert calls == [NEW]
+    assert EmbeddingClassifier(cv=3).fit(X, Y).fine_tuned_ is None
+
+
+def test_fine_tune_must_be_a_count_of_epochs():
+    with pytest.raises(DataError, match="'fine_tune' parameter of EmbeddingClassifier must be an int >= 0"):
+        EmbeddingClassifier(fine_tune=-1).fit(X, Y)
