@@ -147,7 +147,7 @@ class CodingModel:
     fine_tune : int
         Epochs of fine-tuning the embedding network on the coded answers, as a third view of each
         answer (:mod:`opm_nlp.finetune`); 0 (default) keeps the network frozen. Training takes minutes
-        instead of seconds, the saved model grows by ~45 MB, and tagging runs the network twice.
+        instead of seconds, the saved model grows by ~40 MB, and tagging runs the network twice.
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,

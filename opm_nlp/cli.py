@@ -254,7 +254,7 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
               help="Learn from the coded answers only, not also from the codebook's examples and definitions.")
 @click.option("--fine-tune", is_flag=True,
               help="Also fine-tune the embedding network on the coded answers (better suggestions; minutes of "
-                   "training instead of seconds, a ~45 MB larger model, slower tagging; needs PyTorch).")
+                   "training instead of seconds, a ~40 MB larger model, slower tagging; needs PyTorch).")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,

@@ -51,8 +51,8 @@ class FineTunedHead:
     seed : int
         Seed of the head's initial weights and of the batch order.
 
-    After :meth:`fit`, the fine-tuned weights are kept (as float16, about 45 MB for MiniLM) with the
-    estimator, so a saved model carries them; :meth:`decision_function` gives one score (a logit) per code.
+    After :meth:`fit`, the fine-tuned weights are kept with the estimator (as float16: a saved MiniLM
+    model grows by about 40 MB); :meth:`decision_function` gives one score (a logit) per code.
     """
 
     #: the head reads the normalised embedding scaled by this (a temperature: unit vectors give tiny logits)
