@@ -21,13 +21,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import nhs_codebook  # noqa: E402
+from bench_quality import nhs_codebook, read_split  # noqa: E402
 
 from opm_nlp.bundle import CodingModel  # noqa: E402
 from opm_nlp.evaluation import agreement_table  # noqa: E402
@@ -42,10 +41,7 @@ def main() -> None:
     os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
     warnings.simplefilter("ignore")
     codebook = nhs_codebook(args.nhs)
-    codes = pd.read_csv(args.nhs / "codes.csv")
-    train = pd.read_csv(args.nhs / "train.csv", dtype={"text": str}).rename(
-        columns={c: c.lower() for c in codes["code"]})
-    train["text"] = train["text"].fillna("")
+    train = read_split(args.nhs, "train")
     order = np.random.RandomState(7).permutation(len(train))  # the split of bench_layers.py --small
     cut = int(0.8 * len(train))
     pool, held = train.iloc[order[:cut]], train.iloc[order[cut:]]

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import nhs_codebook  # noqa: E402
+from bench_quality import nhs_codebook, read_split  # noqa: E402
 
 from opm_nlp.bundle import CodingModel  # noqa: E402
 from opm_nlp.classifier import EmbeddingClassifier  # noqa: E402
@@ -103,10 +103,7 @@ def main() -> None:
     os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
     warnings.simplefilter("ignore")
     codebook = nhs_codebook(args.nhs)
-    codes = pd.read_csv(args.nhs / "codes.csv")
-    train = pd.read_csv(args.nhs / "train.csv", dtype={"text": str}).rename(
-        columns={c: c.lower() for c in codes["code"]})
-    train["text"] = train["text"].fillna("")
+    train = read_split(args.nhs, "train")
     if args.cv:
         cross_validate(train, codebook.ids)
     if args.small:

@@ -54,6 +54,14 @@ def nhs_codebook(nhs: Path) -> Codebook:
     return Codebook.from_dict(data)
 
 
+def read_split(nhs: Path, name: str) -> pd.DataFrame:
+    """``train`` or ``test`` of the benchmark, code columns named by the codebook's ids, empty text as ''."""
+    codes = pd.read_csv(nhs / "codes.csv")
+    frame = pd.read_csv(nhs / f"{name}.csv", dtype={"text": str}).rename(columns={c: c.lower() for c in codes["code"]})
+    frame["text"] = frame["text"].fillna("")
+    return frame
+
+
 def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error of one code's probabilities (equal-width bins)."""
     edges = np.linspace(0, 1, bins + 1)
@@ -189,12 +197,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
-    codes = pd.read_csv(args.nhs / "codes.csv")
     codebook = nhs_codebook(args.nhs)
-    rename = {c: c.lower() for c in codes["code"]}
-    train = pd.read_csv(args.nhs / "train.csv", dtype={"text": str}).rename(columns=rename)
-    test = pd.read_csv(args.nhs / "test.csv", dtype={"text": str}).rename(columns=rename)
-    train["text"], test["text"] = train["text"].fillna(""), test["text"].fillna("")
+    train, test = read_split(args.nhs, "train"), read_split(args.nhs, "test")
 
     results = []
     for backend in filter(None, args.backends.split(",")):
