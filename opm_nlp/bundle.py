@@ -157,6 +157,10 @@ class CodingModel:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         if fine_tune and method != "embedding":
             raise ModelError(f"Fine-tuning applies to the embedding method only, not '{method}'.")
+        if fine_tune:
+            from opm_nlp.finetune import check_model
+
+            check_model(embedding_model)  # before any work, not after minutes of embedding
         self.codebook = codebook
         self.method = method
         self.embedding_model = embedding_model

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,17 @@ logger = logging.getLogger(__name__)
 
 #: Chosen on a held-out fifth of the NHS train split (docs/benchmarks.md): two epochs beat one.
 DEFAULT_EPOCHS = 2
+
+
+def check_model(model: str | None) -> Path:
+    """The local folder of a model that can be fine-tuned (mean pooling), or a :class:`ModelError`."""
+    from opm_nlp.embedding import _mean_pooling, resolve_model_path
+
+    model_id, folder = resolve_model_path(model)
+    if folder is None or not _mean_pooling(folder):
+        raise ModelError(f"Fine-tuning needs a local mean-pooling model folder; '{model_id}' is not one. "
+                         f"Leave out --fine-tune, or pass such a folder with --embedding-model.")
+    return folder
 
 
 def _mean_normalised(states, mask):
@@ -68,23 +80,14 @@ class FineTunedHead:
         self.head_lr = head_lr
         self.seed = seed
 
-    def _folder(self):
-        from opm_nlp.embedding import _mean_pooling, resolve_model_path
-
-        model_id, folder = resolve_model_path(self.model)
-        if folder is None or not _mean_pooling(folder):
-            raise ModelError(f"Fine-tuning needs a local mean-pooling model folder; '{model_id}' is not one. "
-                             f"Leave out --fine-tune, or pass such a folder with --embedding-model.")
-        return folder
-
     def _network(self):
         """The tokenizer and the network with its initial (pretrained) weights."""
         from opm_nlp.embedding import _quiet_hf
 
+        folder = check_model(self.model)
         _quiet_hf()
         from transformers import AutoModel, AutoTokenizer
 
-        folder = self._folder()
         return AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder))
 
     def fit(self, texts: Sequence[str], Y) -> FineTunedHead:
@@ -119,8 +122,9 @@ class FineTunedHead:
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-        self.weights_ = {name: value.detach().numpy().astype(np.float16)
-                         for name, value in network.state_dict().items()}
+        # float weights kept as float16 (half the size); integer buffers as they are
+        self.weights_ = {name: value.detach().numpy().astype(np.float16) if value.is_floating_point()
+                         else value.detach().numpy() for name, value in network.state_dict().items()}
         self.head_ = (head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy())
         self.n_codes_ = Y.shape[1]
         self._loaded = None
@@ -132,7 +136,8 @@ class FineTunedHead:
             import torch
 
             tokenizer, network = self._network()
-            state = {name: torch.from_numpy(value.astype(np.float32)) for name, value in self.weights_.items()}
+            state = {name: torch.from_numpy(value.astype(np.float32) if value.dtype == np.float16 else value)
+                     for name, value in self.weights_.items()}
             network.load_state_dict(state)
             network.eval()
             loaded = self._loaded = (tokenizer, network)

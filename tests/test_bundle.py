@@ -108,6 +108,8 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
                                            "t", "id"), tagged)
     with pytest.raises(ModelError, match="Fine-tuning applies to the embedding method only, not 'keyword'"):
         CodingModel(codebook, method="keyword", fine_tune=2)
+    with pytest.raises(ModelError, match="Fine-tuning needs a local mean-pooling model folder; 'no-such/model'"):
+        CodingModel(codebook, embedding_model="no-such/model", fine_tune=2)
 
 
 def test_codebook_alone_needs_examples_for_every_code(codebook):
