@@ -20,13 +20,11 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import nhs_codebook, read_split  # noqa: E402
+from bench_quality import held_out_fifth, nhs_codebook, read_split  # noqa: E402
 
 from opm_nlp.bundle import CodingModel  # noqa: E402
 from opm_nlp.evaluation import agreement_table  # noqa: E402
@@ -42,10 +40,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     codebook = nhs_codebook(args.nhs)
     train = read_split(args.nhs, "train")
-    order = np.random.RandomState(7).permutation(len(train))  # the split of bench_layers.py --small
-    cut = int(0.8 * len(train))
-    pool, held = train.iloc[order[:cut]], train.iloc[order[cut:]]
-    held = held[~held["text"].isin({text for text, _ in codebook.examples()})]  # no codebook quote is scored
+    pool, held = held_out_fifth(train, codebook)
     Y = held[codebook.ids].to_numpy()
     print(f"Held-out fifth of train: {len(held)} answers.\n\n| coded answers | fine-tuning epochs | micro-F1 | "
           f"macro-F1 | fit (s) |\n|---:|---:|---:|---:|---:|", flush=True)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import nhs_codebook, read_split  # noqa: E402
+from bench_quality import held_out_fifth, nhs_codebook, read_split  # noqa: E402
 
 from opm_nlp.bundle import CodingModel  # noqa: E402
 from opm_nlp.classifier import EmbeddingClassifier  # noqa: E402
@@ -76,10 +76,7 @@ def cross_validate(train: pd.DataFrame, ids: list[str]) -> None:
 
 
 def small_data(train: pd.DataFrame, codebook, draws: int = 3) -> None:
-    order = np.random.RandomState(7).permutation(len(train))
-    cut = int(0.8 * len(train))
-    pool, held = train.iloc[order[:cut]], train.iloc[order[cut:]]
-    held = held[~held["text"].isin({text for text, _ in codebook.examples()})]  # no codebook quote is scored
+    pool, held = held_out_fifth(train, codebook)
     Y = held[codebook.ids].to_numpy()
     print("\n| coded answers | layers | micro-F1 | macro-F1 |\n|---:|---:|---:|---:|")
     for n in (0, 100, 400):

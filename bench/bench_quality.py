@@ -62,6 +62,14 @@ def read_split(nhs: Path, name: str) -> pd.DataFrame:
     return frame
 
 
+def held_out_fifth(train: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Four fifths of ``train`` to learn from and the other fifth to score (no codebook quote scored)."""
+    order = np.random.RandomState(7).permutation(len(train))
+    cut = int(0.8 * len(train))
+    pool, held = train.iloc[order[:cut]], train.iloc[order[cut:]]
+    return pool, held[~held["text"].isin({text for text, _ in codebook.examples()})]
+
+
 def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error of one code's probabilities (equal-width bins)."""
     edges = np.linspace(0, 1, bins + 1)
