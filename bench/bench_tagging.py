@@ -70,6 +70,9 @@ from opm_nlp.batch import tag_file
 from opm_nlp.bundle import CodingModel
 model = CodingModel.load(sys.argv[1], backend=sys.argv[4], cache=False)
 model.embedder.encode(["warm up the model"])
+fine_tuned = getattr(model.classifier, "fine_tuned_", None)
+if fine_tuned is not None:
+    fine_tuned.decision_function(["warm up the model"], cache=False)
 start = time.perf_counter()
 tag_file(sys.argv[1], sys.argv[2], sys.argv[3], "answer", "response_id", model=model, progress=False,
          backend=sys.argv[4], cache=False)
@@ -124,6 +127,8 @@ def main() -> None:
         cache = work / f"cache-{label}"
         # the one-time ONNX export is not what is measured: each run starts with it, and with no embeddings
         shutil.copytree(onnx_cache / "onnx", cache / "onnx")
+        if (onnx_cache / "fine-tuned").is_dir():  # a model trained with --fine-tune: its network, written once
+            shutil.copytree(onnx_cache / "fine-tuned", cache / "fine-tuned")
         command = [PYTHON, "-m", "opm_nlp", "tag", str(args.model), str(path), "--text-col", "answer", "--id-col",
                    "response_id", "--out", str(work / f"out-{label}.csv"), "--quiet"]
         seconds, rss = run(command, cache)

@@ -381,7 +381,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         X_embedding = self._embedding(texts, contexts)
         fine_tuned = getattr(self, "fine_tuned_", None)  # None also for models saved before fine-tuning
         if fine_tuned is not None:
-            fine_tuned = fine_tuned.decision_function(self._with_context(texts, contexts))
+            embedder = self._embedder()  # the fine-tuned network runs as the embedding model does
+            fine_tuned = fine_tuned.decision_function(
+                self._with_context(texts, contexts), backend="torch" if getattr(embedder, "backend", None) == "torch"
+                else "onnx", cache=getattr(embedder, "cache", True))
         views = {}
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
             views[j] = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)]

@@ -30,6 +30,18 @@ def test_fine_tuned_network_scores_new_answers_and_survives_pickling(head):
     assert np.allclose(again.decision_function(NEW), scores, atol=1e-5)
 
 
+def test_onnx_export_of_the_fine_tuned_network_gives_the_torch_scores(head):
+    torch_scores = head.decision_function(NEW, backend="torch")
+    onnx_scores = head.decision_function(NEW)
+    assert np.allclose(onnx_scores, torch_scores, atol=1e-4)
+    folder = head.network_folder()
+    assert folder.name == head.weights_sha256[:16] and (folder / "model.safetensors").is_file()
+    assert folder.stat().st_mode & 0o077 == 0, "weights learnt from answers must be owner-only"
+    assert head._embedder.encoded_count == len(NEW)
+    assert np.allclose(head.decision_function(NEW), onnx_scores) and head._embedder.encoded_count == len(NEW)
+    assert head.decision_function([]).shape == (0, 2)
+
+
 def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monkeypatch):
     seen = []
 
@@ -42,7 +54,8 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
             seen.append(self.texts)
             return self
 
-        def decision_function(self, texts):
+        def decision_function(self, texts, backend):
+            assert backend == "torch"
             assert not set(texts) & set(self.texts), "a network scored an answer it was trained on"
             return np.full((len(texts), Y.shape[1]), float(len(seen)))
 
@@ -67,7 +80,7 @@ def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
     proba = clf.predict_proba(NEW)
     calls = []
     original = FineTunedHead.decision_function
-    monkeypatch.setattr(FineTunedHead, "decision_function", lambda self, texts: calls.append(texts) or original(self, texts))
+    monkeypatch.setattr(FineTunedHead, "decision_function", lambda self, texts, **kw: calls.append(texts) or original(self, texts, **kw))
     assert np.allclose(pickle.loads(pickle.dumps(clf)).predict_proba(NEW), proba, atol=1e-6)
     assert calls == [NEW]
     assert EmbeddingClassifier(cv=3).fit(X, Y).fine_tuned_ is None
