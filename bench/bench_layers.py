@@ -83,7 +83,7 @@ def small_data(train: pd.DataFrame, codebook, draws: int = 3) -> None:
         for layers in (1, 3):
             scores = []
             for draw in range(draws if n else 1):
-                model = CodingModel(codebook, embedding_layers=layers)
+                model = CodingModel(codebook, embedding_layers=layers, fine_tune=0)  # the frozen network's layers
                 model.fit(None if n == 0 else pool.sample(n, random_state=draw), "text")
                 predicted = (model.predict_proba(held["text"].tolist()) >= model.thresholds).astype(int)
                 scores.append(_f1(Y, predicted, codebook.ids))

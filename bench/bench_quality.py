@@ -3,7 +3,7 @@
 Usage (from the repository root, after `make setup`):
 
     .venv/bin/python bench/bench_quality.py [--nhs DIR] [--backends onnx-int8,torch] [--without-examples]
-                                            [--context] [--fine-tune] [--references] [--curve]
+                                            [--context] [--frozen] [--references] [--curve]
 
 Data: the NHS Friends and Family Test benchmark (../shared/data/nhs_fft; fixed split, 31 codes). The
 tool's default pipeline is trained on train.csv through the same code path as `opm-nlp train`
@@ -93,7 +93,7 @@ def summarise(name: str, Y: np.ndarray, predicted: np.ndarray, codes: list[str],
 
 
 def run_default(train, test, codebook, backend="onnx-int8", context_col=None, cache=False,
-                examples=True, fine_tune=0) -> tuple[dict, CodingModel]:
+                examples=True, fine_tune=None) -> tuple[dict, CodingModel]:
     start = time.perf_counter()
     model = CodingModel(codebook, backend=backend, cache=cache, codebook_examples=examples, fine_tune=fine_tune)
     model.fit(train, "text", context_col=context_col)
@@ -101,9 +101,10 @@ def run_default(train, test, codebook, backend="onnx-int8", context_col=None, ca
     contexts = None if context_col is None else test[context_col].astype(str).tolist()
     proba = model.predict_proba(test["text"].tolist(), contexts)
     predicted = (proba >= model.thresholds).astype(int)
+    epochs = model.metadata["embedding"]["fine_tune_epochs"]
     name = (f"opm-nlp default ({backend}{', question as context' if context_col else ''}"
             f"{', without codebook examples' if not examples else ''}"
-            f"{f', fine-tuned {fine_tune} epochs' if fine_tune else ''})")
+            f"{f', fine-tuned {epochs} epochs' if epochs else ', network frozen'})")
     return summarise(name, test[codebook.ids].to_numpy(), predicted, codebook.ids, seconds, proba), model
 
 
@@ -196,8 +197,8 @@ def main() -> None:
     parser.add_argument("--without-examples", action="store_true",
                         help="also run the default without the codebook's examples and definitions")
     parser.add_argument("--context", action="store_true", help="also run with the survey question as context")
-    parser.add_argument("--fine-tune", action="store_true",
-                        help="also run with the network fine-tuned (train --fine-tune); with --context, also both")
+    parser.add_argument("--frozen", action="store_true",
+                        help="also run with the network kept frozen (train --no-fine-tune); with --context, also both")
     parser.add_argument("--references", action="store_true", help="also run the reference methods")
     parser.add_argument("--curve", action="store_true", help="also draw the learning curve")
     parser.add_argument("--draws", type=int, default=3)
@@ -222,11 +223,9 @@ def main() -> None:
         result, _ = run_default(train, test, codebook, context_col="question")
         results.append(result)
         print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
-    if args.fine_tune:
-        from opm_nlp.finetune import DEFAULT_EPOCHS
-
+    if args.frozen:
         for context_col in [None] + (["question"] if args.context else []):
-            result, _ = run_default(train, test, codebook, context_col=context_col, fine_tune=DEFAULT_EPOCHS)
+            result, _ = run_default(train, test, codebook, context_col=context_col, fine_tune=0)
             results.append(result)
             print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
                   f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)

@@ -144,15 +144,17 @@ class CodingModel:
     embedding_layers : int, optional
         Describe answers by the embedding model's last this-many layers
         (:class:`~opm_nlp.embedding.Embedder`); default three where the model allows, else one.
-    fine_tune : int
+    fine_tune : int, optional
         Epochs of fine-tuning the embedding network on the coded answers, as a third view of each
-        answer (:mod:`opm_nlp.finetune`); 0 (default) keeps the network frozen. Training takes minutes
-        instead of seconds, the saved model grows by ~40 MB, and tagging runs the network twice.
+        answer (:mod:`opm_nlp.finetune`); 0 keeps the network frozen. Training takes minutes instead of
+        seconds, the saved model grows by ~40 MB, and tagging runs the network twice. Default (``None``):
+        two epochs when there are at least :data:`~opm_nlp.finetune.MIN_ANSWERS` coded answers and
+        the embedding model can be fine-tuned, else 0; :meth:`fine_tune_epochs` says which.
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
                  review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True,
-                 codebook_examples: bool = True, embedding_layers: int | None = None, fine_tune: int = 0):
+                 codebook_examples: bool = True, embedding_layers: int | None = None, fine_tune: int | None = None):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         if fine_tune and method != "embedding":
@@ -189,11 +191,21 @@ class CodingModel:
             self._embedder = Embedder(self.embedding_model, backend=self.backend, cache=self.cache, layers=layers)
         return self._embedder
 
-    def _new_classifier(self):
+    def _new_classifier(self, n_answers: int):
         if self.method == "keyword":
             return KeywordClassifier([code.keywords for code in self.codebook.codes])
-        return EmbeddingClassifier(embedder=self.embedder, fine_tune=self.fine_tune,
+        return EmbeddingClassifier(embedder=self.embedder, fine_tune=self.fine_tune_epochs(n_answers),
                                    fine_tune_model=self.embedding_model)
+
+    def fine_tune_epochs(self, n_answers: int) -> int:
+        """Epochs of fine-tuning that training on ``n_answers`` coded answers will run (see ``fine_tune``)."""
+        if self.fine_tune is not None:
+            return self.fine_tune
+        from opm_nlp.finetune import DEFAULT_EPOCHS, MIN_ANSWERS, can_fine_tune
+
+        if self.method != "embedding" or n_answers < MIN_ANSWERS or not can_fine_tune(self.embedding_model):
+            return 0
+        return DEFAULT_EPOCHS
 
     def fit(self, coded: pd.DataFrame | None, text_col: str = "text", sources: list[str] | None = None,
             context_col: str | None = None) -> CodingModel:
@@ -236,7 +248,7 @@ class CodingModel:
                 f"Only {len(X)} coded answers with text; the embedding method needs at least 10, or a "
                 f"codebook with examples. Code more answers, or use --method keyword."
             )
-        classifier = self._new_classifier()
+        classifier = self._new_classifier(len(X))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if self.method == "keyword":
@@ -293,7 +305,7 @@ class CodingModel:
         if self.method != "embedding":
             return None
         return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256,
-                "backend": self.backend, "layers": self.embedder.layers, "fine_tune_epochs": self.fine_tune}
+                "backend": self.backend, "layers": self.embedder.layers, "fine_tune_epochs": self.classifier.fine_tune}
 
     def _cv_metrics(self, Y: np.ndarray) -> dict | None:
         scores = getattr(self.classifier, "oof_scores_", None)

@@ -252,9 +252,10 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
                    "(larger: more answers routed to people).")
 @click.option("--no-codebook-examples", is_flag=True,
               help="Learn from the coded answers only, not also from the codebook's examples and definitions.")
-@click.option("--fine-tune", is_flag=True,
+@click.option("--fine-tune/--no-fine-tune", default=None,
               help="Also fine-tune the embedding network on the coded answers (better suggestions; minutes of "
-                   "training instead of seconds, a ~40 MB larger model, slower tagging; needs PyTorch).")
+                   "training instead of seconds, a ~40 MB larger model, slower tagging; needs PyTorch). "
+                   "Default: on from 1,000 coded answers.")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
@@ -282,9 +283,10 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     cb = load_codebook(codebook_path)
     from opm_nlp.finetune import DEFAULT_EPOCHS
 
+    epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
                         cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin,
-                        embedding_layers=embedding_layers, fine_tune=DEFAULT_EPOCHS if fine_tune else 0)
+                        embedding_layers=embedding_layers, fine_tune=epochs)
     if not data_paths:
         if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
@@ -307,7 +309,8 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     if len(frames) > 1:
         click.echo(f"Combined {len(data_paths)} files: {len(coded)} answers; later files changed {changed} labels.")
     if not quiet:
-        slow = " (fine-tuning the embedding network too: minutes)" if fine_tune else ""
+        answers = int(coded[text_col].fillna("").astype(str).str.strip().ne("").sum())
+        slow = " (fine-tuning the embedding network too: minutes)" if model.fine_tune_epochs(answers) else ""
         click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes{slow}...", err=True)
     model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col)
     model.save(out)

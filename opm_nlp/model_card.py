@@ -42,7 +42,8 @@ def render_model_card(model: CodingModel) -> str:
         if epochs:
             lines.append(f"- A third view per code: the embedding network itself fine-tuned on the coded answers "
                          f"({epochs} epochs) with a multi-label head; the stacker learned how far to trust it from "
-                         "networks that had not seen the answers they scored. Tagging runs that network with PyTorch.")
+                         "networks that had not seen the answers they scored. Tagging runs that network too (ONNX, "
+                         "float32).")
         if meta.get("context_col"):
             lines.append(f"- Each answer is read with its context from column `{meta['context_col']}` (e.g. the "
                          "survey question); answers to tag need that column.")

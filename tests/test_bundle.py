@@ -112,6 +112,19 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
         CodingModel(codebook, embedding_model="no-such/model", fine_tune=2)
 
 
+def test_fine_tuning_is_the_default_from_a_thousand_coded_answers(codebook):
+    from opm_nlp.finetune import DEFAULT_EPOCHS, MIN_ANSWERS
+
+    model = CodingModel(codebook)
+    assert MIN_ANSWERS == 1000
+    assert model.fine_tune_epochs(999) == 0 and model.fine_tune_epochs(1000) == DEFAULT_EPOCHS
+    assert CodingModel(codebook, fine_tune=0).fine_tune_epochs(5000) == 0
+    assert CodingModel(codebook, fine_tune=1).fine_tune_epochs(10) == 1
+    # the default never fails for want of a model that can be fine-tuned: it leaves the network frozen
+    assert CodingModel(codebook, method="keyword").fine_tune_epochs(5000) == 0
+    assert CodingModel(codebook, embedding_model="no-such/model").fine_tune_epochs(5000) == 0
+
+
 def test_codebook_alone_needs_examples_for_every_code(codebook):
     from dataclasses import replace
 

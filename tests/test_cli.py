@@ -231,10 +231,14 @@ def test_keyword_model_from_the_codebook_alone(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path):
+def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path, monkeypatch):
+    from opm_nlp import finetune
+
+    monkeypatch.setattr(finetune, "MIN_ANSWERS", 300)  # the default fine-tunes from this many answers
     out = tmp_path / "ft"
-    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--fine-tune")
+    result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out)
     assert result.exit_code == 0, result.output
+    assert "fine-tuning the embedding network too" in result.output
     assert json.loads((out / "metadata.json").read_text())["embedding"]["fine_tune_epochs"] == 2
     assert "fine-tuned on the coded answers (2 epochs)" in (out / "README.md").read_text()
     result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
@@ -243,3 +247,5 @@ def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path):
     result = run("train", "--codebook", CODEBOOK, "--out", tmp_path / "kw", "--method", "keyword", "--fine-tune")
     assert result.exit_code == 2 and "--fine-tune applies to --method embedding only" in result.output
     assert not (tmp_path / "kw").exists()
+    result = run("train", "--codebook", CODEBOOK, "--out", tmp_path / "kw", "--method", "keyword", "--no-fine-tune")
+    assert result.exit_code == 0, result.output

@@ -67,6 +67,27 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
     assert (oof[folds == 0] == 1).all() and (oof[folds == 1] == 2).all()
 
 
+def test_cross_fitted_networks_learn_from_at_most_max_answers(monkeypatch):
+    seen = []
+
+    class Recorder:
+        def __init__(self, **params):
+            pass
+
+        def fit(self, texts, Y):
+            seen.append(list(texts))
+            return self
+
+        def decision_function(self, texts, backend):
+            return np.zeros((len(texts), Y.shape[1]))
+
+    monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
+    folds = np.array([0, 1] * 6)
+    oof, _ = cross_fitted(X, Y, folds, max_answers=8, epochs=1)
+    assert [len(s) for s in seen] == [4, 4, 8] and oof.shape == Y.shape
+    assert set(seen[0]) <= {x for x, f in zip(X, folds) if f == 1} and len(set(seen[2])) == 8
+
+
 def test_fine_tuning_needs_a_local_mean_pooling_model():
     with pytest.raises(ModelError, match="local mean-pooling model folder; 'no-such/model'"):
         FineTunedHead(model="no-such/model").fit(X, Y)
