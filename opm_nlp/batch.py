@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,12 +171,14 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, tex
                                                      encoding, done, margin))
     try:
         bar = None  # opened after the first chunk, so a bad input fails with its message alone
+        started = time.time()
         try:
             for index, first_row, tagged in chunks:
                 _check_unique(tagged[id_col], seen, first_row, id_col, input_path)
                 _write_part(tagged, work, index)
                 if bar is None:
                     bar = tqdm(desc="tagging", unit="answer", disable=not progress)
+                    bar.start_t = started  # the rate counts the first chunk's time too
                 bar.update(len(tagged))
         finally:
             if bar is not None:
