@@ -34,10 +34,13 @@ DEFAULT_EPOCHS = 2
 #: thousands it gained on every NHS check (docs/benchmarks.md); with ~400 the gain was within noise, for
 #: minutes more training.
 MIN_ANSWERS = 1000
-#: Fine-tuning learns from at most this many answers per network (a random sample; each cross-fitting
-#: network from its share), so its cost stops growing with the data: ~10 minutes on 2 cores at most.
-#: The other views still learn from all answers.
-MAX_ANSWERS = 6000
+#: Fine-tuning learns from at most this many tokens of answers per network (a random sample of the
+#: answers; each cross-fitting network from its share), so its cost stops growing with the data and with
+#: the length of the answers: ~10 minutes on 2 cores at most. The NHS train split with the codebook's
+#: examples (5,416 answers of 19 tokens on average) is just under it. The other views learn from all.
+MAX_TOKENS = 120_000
+#: Tokens kept per answer while training (the scores of new answers read up to the model's own limit).
+TRAIN_MAX_LENGTH = 128
 
 
 def check_model(model: str | None) -> Path:
@@ -93,7 +96,7 @@ class FineTunedHead:
     SCALE = 10.0
 
     def __init__(self, model: str | None = None, epochs: int = DEFAULT_EPOCHS, batch_size: int = 32,
-                 max_length: int = 128, lr: float = 5e-5, head_lr: float = 3e-3, seed: int = 0):
+                 max_length: int = TRAIN_MAX_LENGTH, lr: float = 5e-5, head_lr: float = 3e-3, seed: int = 0):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -108,9 +111,9 @@ class FineTunedHead:
 
         folder = check_model(self.model)
         _quiet_hf()
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        return AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder))
+        return _tokenizer(self.model), AutoModel.from_pretrained(str(folder))
 
     def fit(self, texts: Sequence[str], Y) -> FineTunedHead:
         """Fine-tune on ``texts`` and their 0/1 code matrix ``Y`` (n_answers x n_codes)."""
@@ -128,7 +131,7 @@ class FineTunedHead:
         # class-balanced loss, capped: rare codes count more, but one answer never counts 100 times
         share = targets.mean(0)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=((1 - share) / share.clamp(min=1e-3)).clamp(max=20.0))
-        lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]])
+        lengths = token_lengths(texts, self.model, self.max_length)
         network.train()
         for _ in range(self.epochs):
             # answers of similar length batched together (a little noise so batches differ between epochs)
@@ -261,30 +264,49 @@ class FineTunedHead:
         return state
 
 
-def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_answers: int = MAX_ANSWERS,
+def _tokenizer(model: str | None):
+    from opm_nlp.embedding import _quiet_hf
+
+    _quiet_hf()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(check_model(model)))
+
+
+def token_lengths(texts: Sequence[str], model: str | None = None, max_length: int = TRAIN_MAX_LENGTH) -> np.ndarray:
+    """Tokens per answer, as fine-tuning reads them (truncated to ``max_length``)."""
+    return np.array([len(ids) for ids in _tokenizer(model)(list(texts), truncation=True, max_length=max_length)["input_ids"]])
+
+
+def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_tokens: int = MAX_TOKENS,
                  **params) -> tuple[np.ndarray, FineTunedHead]:
     """Scores of the training answers from networks that did not see them, and a network fine-tuned on all.
 
     ``folds`` assigns each answer to a part; for each part a network is fine-tuned on the other parts
     and scores it. Two parts cost about as much fine-tuning as one pass over all answers. The final
-    network learns from at most ``max_answers`` answers, and each part's network from at most its share
-    of them (random samples beyond that).
+    network learns from answers of at most ``max_tokens`` tokens in all, and each part's network from
+    at most its share of them (random samples of the answers beyond that).
     """
     texts = [str(t) for t in texts]
     Y = np.asarray(Y)
     parts = np.unique(folds)
+    lengths = token_lengths(texts, params.get("model"), params.get("max_length", TRAIN_MAX_LENGTH))
     rng = np.random.RandomState(params.get("seed", 0))
     oof = np.zeros(Y.shape, dtype=np.float64)
     for part in parts:
-        rest = _at_most(np.flatnonzero(folds != part), max_answers // len(parts), rng)
+        rest = _within(np.flatnonzero(folds != part), lengths, max_tokens // len(parts), rng)
         held = np.flatnonzero(folds == part)
         logger.info("fine-tuning on %d answers to score %d", len(rest), len(held))
         head = FineTunedHead(**params).fit([texts[i] for i in rest], Y[rest])
         oof[held] = head.decision_function([texts[i] for i in held], backend="torch")  # no export kept
-    rows = _at_most(np.arange(len(texts)), max_answers, rng)
+    rows = _within(np.arange(len(texts)), lengths, max_tokens, rng)
     logger.info("fine-tuning on %d of the %d answers", len(rows), len(texts))
     return oof, FineTunedHead(**params).fit([texts[i] for i in rows], Y[rows])
 
 
-def _at_most(rows: np.ndarray, limit: int, rng: np.random.RandomState) -> np.ndarray:
-    return rows if len(rows) <= limit else np.sort(rng.choice(rows, limit, replace=False))
+def _within(rows: np.ndarray, lengths: np.ndarray, max_tokens: int, rng: np.random.RandomState) -> np.ndarray:
+    """``rows`` if their answers hold at most ``max_tokens`` tokens, else a random sample of them that does."""
+    if lengths[rows].sum() <= max_tokens:
+        return rows
+    shuffled = rng.permutation(rows)
+    return np.sort(shuffled[np.cumsum(lengths[shuffled]) <= max_tokens])

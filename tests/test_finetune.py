@@ -67,7 +67,7 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
     assert (oof[folds == 0] == 1).all() and (oof[folds == 1] == 2).all()
 
 
-def test_cross_fitted_networks_learn_from_at_most_max_answers(monkeypatch):
+def test_cross_fitted_networks_learn_from_at_most_max_tokens(monkeypatch):
     seen = []
 
     class Recorder:
@@ -83,9 +83,13 @@ def test_cross_fitted_networks_learn_from_at_most_max_answers(monkeypatch):
 
     monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
     folds = np.array([0, 1] * 6)
-    oof, _ = cross_fitted(X, Y, folds, max_answers=8, epochs=1)
-    assert [len(s) for s in seen] == [4, 4, 8] and oof.shape == Y.shape
-    assert set(seen[0]) <= {x for x, f in zip(X, folds) if f == 1} and len(set(seen[2])) == 8
+    lengths = finetune.token_lengths(X)
+    budget = int(lengths.sum() * 2 / 3)  # two thirds of all tokens: each half's network gets a third
+    oof, _ = cross_fitted(X, Y, folds, max_tokens=budget, epochs=1)
+    tokens = [finetune.token_lengths(s).sum() for s in seen]
+    assert tokens[0] <= budget // 2 and tokens[1] <= budget // 2 and tokens[2] <= budget
+    assert 0 < len(seen[0]) < 6 and 0 < len(seen[1]) < 6 and 6 < len(seen[2]) < 12 and oof.shape == Y.shape
+    assert set(seen[0]) <= {x for x, f in zip(X, folds) if f == 1} and len(set(seen[2])) == len(seen[2])
 
 
 def test_fine_tuning_needs_a_local_mean_pooling_model():
