@@ -46,15 +46,20 @@ def test_chunked_tagging_equals_tagging_in_one_piece(tmp_path, trained_dir, refe
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "expected.csv") == [out.name]
 
 
-def test_progress_rate_counts_the_first_chunk(tmp_path, trained_dir, capsys):
+def test_progress_rate_counts_the_first_chunk(tmp_path, trained_dir, capsys, monkeypatch):
     import re
 
-    start = time.perf_counter()
+    tag = CodingModel.tag
+
+    def slow_tag(self, *args, **kwargs):
+        time.sleep(0.5)
+        return tag(self, *args, **kwargs)
+
+    monkeypatch.setattr(CodingModel, "tag", slow_tag)
     summary = tag_file(trained_dir, NEW_WAVE, tmp_path / "t.csv", *COLS, chunk_size=1000, progress=True)
-    wall = time.perf_counter() - start
     shown = re.findall(r"([\d.]+)answer/s", capsys.readouterr().err)
-    # the bar opens after the first chunk; timed from there, 175 answers looked like ~800,000 a second
-    assert shown and float(shown[-1]) < 3 * summary.answers / wall
+    # one chunk, tagged before the bar opens: timed from there, 175 answers looked like ~800,000 a second
+    assert shown and float(shown[-1]) <= summary.answers / 0.5
 
 
 def test_duplicate_id_in_a_later_chunk_is_an_error_and_leaves_nothing(tmp_path, trained_dir):
