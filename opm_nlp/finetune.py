@@ -8,7 +8,8 @@ the fine-tuned view; the network it keeps for new answers is fine-tuned on all o
 
 Why it is fast enough on a laptop: batches hold answers of similar length (little padding), which made
 an epoch over ~4,000 answers take ~75 s on 2 cores instead of ~290 s with random batches
-(docs/benchmarks.md). PyTorch is imported only here, and only when fine-tuning is asked for.
+(docs/benchmarks.md), and at most :data:`MAX_TOKENS` tokens of answers train each network. PyTorch is
+imported only here, only to fine-tune (and to export the network to ONNX once): tagging runs the export.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ class FineTunedHead:
         ``backend`` 'torch' runs the network in PyTorch, in this process; 'onnx' exports it once to
         ONNX (float32; see :meth:`network_folder`) and, with ``cache``, keeps its embeddings in the
         on-disk cache. Both give the same scores to within 1e-5. The int8 export is never used: it
-        moved 2.4% of the scores to the other side of 0 (docs/benchmarks.md), and the classifier's
+        moved 2.5% of the scores to the other side of 0 (docs/benchmarks.md), and the classifier's
         stacker learned from float32 scores.
         """
         texts = [str(t) for t in texts]
@@ -264,6 +265,7 @@ class FineTunedHead:
         return state
 
 
+@functools.lru_cache(maxsize=4)
 def _tokenizer(model: str | None):
     from opm_nlp.embedding import _quiet_hf
 
