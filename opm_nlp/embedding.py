@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Sequence
@@ -327,6 +328,14 @@ class Embedder:
     def forget(self) -> None:
         """Drop the in-memory cache (the disk cache stays); keeps memory flat on long runs."""
         self._memory.clear()
+
+    def remove_export(self) -> None:
+        """Unload the network and delete its ONNX export from the cache: for a network used once."""
+        _LOADED.pop((self._target(), self.backend, self.layers), None)
+        self._encoder = None
+        self._memory.clear()
+        if self.backend != "torch":
+            shutil.rmtree(cache_root() / "onnx" / self.cache_key_base(), ignore_errors=True)
 
 
 def _max_seq_length(folder: Path) -> int:

@@ -54,14 +54,19 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
             seen.append(self.texts)
             return self
 
-        def decision_function(self, texts, backend):
-            assert backend == "torch"
+        def decision_function(self, texts, cache=True):
+            assert not cache, "answers scored once need no cache"
             assert not set(texts) & set(self.texts), "a network scored an answer it was trained on"
             return np.full((len(texts), Y.shape[1]), float(len(seen)))
 
+        def release(self):
+            released.append(self.texts)
+
+    released = []
     monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
     folds = np.array([0, 1] * 6)
     oof, final = cross_fitted(X, Y, folds, epochs=1)
+    assert released == seen[:2], "the cross-fitting networks are removed from the cache once used"
     assert [len(s) for s in seen] == [6, 6, 12]
     assert final.texts == X and final.params == {"epochs": 1}
     assert (oof[folds == 0] == 1).all() and (oof[folds == 1] == 2).all()
@@ -78,8 +83,11 @@ def test_cross_fitted_networks_learn_from_at_most_max_tokens(monkeypatch):
             seen.append(list(texts))
             return self
 
-        def decision_function(self, texts, backend):
+        def decision_function(self, texts, cache=True):
             return np.zeros((len(texts), Y.shape[1]))
+
+        def release(self):
+            pass
 
     monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
     folds = np.array([0, 1] * 6)
@@ -98,7 +106,16 @@ def test_fine_tuning_needs_a_local_mean_pooling_model():
 
 
 def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
+    from opm_nlp.embedding import cache_root
+
+    def cached():
+        return {p.name for folder in ("fine-tuned", "onnx") if (cache_root() / folder).is_dir()
+                for p in (cache_root() / folder).iterdir()}
+
+    EmbeddingClassifier(cv=3)._embedder().encode(["the frozen network exported first"])
+    before = cached()
     clf = EmbeddingClassifier(cv=3, fine_tune=1).fit(X, Y)
+    assert cached() == before, "the cross-fitting networks left files in the cache"
     assert isinstance(clf.fine_tuned_, FineTunedHead) and clf.fine_tuned_.epochs == 1
     assert all(head[2].coef_.shape == (1, 3) for head in clf.heads_.values())  # lexical, embedding, fine-tuned
     assert clf.predict(NEW).tolist() == [[1, 0], [0, 1]]
