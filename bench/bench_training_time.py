@@ -2,14 +2,15 @@
 
 Usage (from the repository root, after `make setup`):
 
-    .venv/bin/python bench/bench_training_time.py [--n 10000] [--nhs DIR]
+    .venv/bin/python bench/bench_training_time.py [--n 10000] [--nhs DIR] [--frozen]
 
 Builds ``--n`` distinct answers from the NHS train split (../shared/data/nhs_fft), each joining two
 real answers (so about twice as long) with the union of their codes, and trains the tool's default
 pipeline on them (:class:`opm_nlp.bundle.CodingModel`, as `opm-nlp train`) with a fresh embedding
 cache. Prints the training time and how many answers and tokens the fine-tuned networks learned from
-(fine-tuning reads at most ``opm_nlp.finetune.MAX_TOKENS`` tokens per network). No figure of quality:
-the joined answers are not real ones.
+(fine-tuning reads at most ``opm_nlp.finetune.MAX_TOKENS`` tokens per network). ``--frozen`` trains
+with the network frozen instead (`--no-fine-tune`), to see what the rest of training costs. No figure of
+quality: the joined answers are not real ones.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nhs", type=Path, default=ROOT.parent / "shared" / "data" / "nhs_fft")
     parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--frozen", action="store_true", help="train with the network frozen (--no-fine-tune)")
     args = parser.parse_args()
     os.environ["OPM_NLP_CACHE_DIR"] = tempfile.mkdtemp(prefix="opm-bench-cache-")
     warnings.simplefilter("ignore")
@@ -62,12 +64,14 @@ def main() -> None:
     finetune.FineTunedHead.fit = recording_fit
     tokens = int(finetune.token_lengths(joined["text"].tolist()).sum())
     start = time.perf_counter()
-    model = CodingModel(codebook).fit(joined, "text")
+    model = CodingModel(codebook, fine_tune=0 if args.frozen else None).fit(joined, "text")
     seconds = time.perf_counter() - start
     print(f"\n{len(joined):,} joined NHS answers ({tokens:,} tokens, {tokens / len(joined):.0f} per answer), "
-          f"{len(codebook)} codes: default training {seconds:.0f} s, fine-tuning "
+          f"{len(codebook)} codes: {'training with the network frozen' if args.frozen else 'default training'} "
+          f"{seconds:.0f} s, fine-tuning "
           f"{model.metadata['embedding']['fine_tune_epochs']} epochs.\n")
-    print("| network | answers learned from | tokens |\n|---|---:|---:|")
+    if learned:
+        print("| network | answers learned from | tokens |\n|---|---:|---:|")
     for name, (n, t) in zip(("first half's", "second half's", "final"), learned):
         print(f"| {name} | {n:,} | {t:,} |")
 
