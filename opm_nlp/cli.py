@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -88,7 +89,11 @@ def quiet_option(func):
         logging.basicConfig(level=logging.INFO if verbose and not quiet else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         if not verbose:
-            logging.getLogger("distributed").setLevel(logging.ERROR)  # Dask logs every worker at INFO
+            # Dask logs every worker at INFO, and at shutdown a worker may log a heartbeat to the closed
+            # scheduler as an ERROR with a traceback; failed tasks reach the command as exceptions anyway.
+            # Its config sets its loggers' levels on import, and the worker processes inherit the variable.
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
         return func(*args, quiet=quiet, **kwargs)
 
     return wrapper

@@ -111,6 +111,16 @@ def test_resume_refuses_a_changed_input(tmp_path, trained_dir):
         tag_file(trained_dir, source, tmp_path / "out.csv", *COLS, resume=True, progress=False)
 
 
+def test_dask_engine_logs_nothing_unless_asked(tmp_path, trained_dir):
+    command = [sys.executable, "-m", "opm_nlp", "tag", str(trained_dir), str(NEW_WAVE), "--text-col", COLS[0],
+               "--id-col", COLS[1], "--out", str(tmp_path / "t.csv"), "--engine", "dask"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "INFO distributed" not in result.stderr, result.stderr
+    assert "Tagged 175 answers" in result.stdout
+
+
 def test_dask_engine_and_dataframe_api_match_the_local_run(tmp_path, trained_dir, reference):
     import dask.dataframe as dd
 
