@@ -676,6 +676,53 @@ def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_
     click.echo(f"Report written to {out}: {', '.join(written)}")
 
 
+# -- cache ----------------------------------------------------------------------------------------
+@cli.group(cls=_Group)
+def cache() -> None:
+    """Show or clear the cache folder (embeddings, ONNX exports, fine-tuned networks)."""
+
+
+@cache.command("info")
+def cache_info() -> None:
+    """Show where the cache is and how much room each part takes.
+
+    \b
+    Example:
+      opm-nlp cache info
+    """
+    from opm_nlp.cache import human, usage
+    from opm_nlp.embedding import cache_root
+
+    parts = usage()
+    click.echo(f"Cache folder: {cache_root()} (set OPM_NLP_CACHE_DIR to move it)")
+    for part in parts:
+        click.echo(f"  {part.name:<11} {part.entries:>4} entries {human(part.size):>8}  {part.holds}")
+    click.echo(f"Total {human(sum(part.size for part in parts))}. Everything is rebuilt when next needed; "
+               "'opm-nlp cache clear' deletes it.")
+
+
+@cache.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def cache_clear(yes: bool) -> None:
+    """Delete the cache: embeddings of answers, ONNX exports and fine-tuned networks.
+
+    Nothing is lost: models keep their own weights, and the next command that needs a part rebuilds it
+    (the first tagging after clearing is slower). Deletes only what opm-nlp wrote in the cache folder.
+    Run it when no other opm-nlp command is running.
+
+    \b
+    Example:
+      opm-nlp cache clear --yes
+    """
+    from opm_nlp.cache import clear, human, usage
+    from opm_nlp.embedding import cache_root
+
+    total = sum(part.size for part in usage())
+    if not yes:
+        click.confirm(f"Delete {human(total)} of cached embeddings and networks in {cache_root()}?", abort=True)
+    click.echo(f"Cache cleared: {human(clear())} freed in {cache_root()}.")
+
+
 # -- demo -----------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path),

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -249,3 +250,41 @@ def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path, monkeypatch):
     assert not (tmp_path / "kw").exists()
     result = run("train", "--codebook", CODEBOOK, "--out", tmp_path / "kw", "--method", "keyword", "--no-fine-tune")
     assert result.exit_code == 0, result.output
+
+
+def test_cache_info_and_clear_delete_only_what_opm_nlp_wrote(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("OPM_NLP_CACHE_DIR", str(root))
+    for path, size in [("embeddings/a.sqlite", 1000), ("fine-tuned/abc/model.safetensors", 2000),
+                       ("onnx/k/model.onnx", 500)]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(b"x" * size)
+    (root / "notes.txt").write_text("not ours")
+    result = run("cache", "info")
+    assert result.exit_code == 0
+    assert f"Cache folder: {root}" in result.output and "Total 3.5 kB." in result.output
+    assert re.search(r"\n  fine-tuned +1 entries +2\.0 kB  networks fine-tuned", result.output)
+    result = CliRunner().invoke(cli, ["cache", "clear"], input="n\n")
+    assert result.exit_code == 1 and "Delete 3.5 kB of cached embeddings and networks" in result.output
+    assert (root / "embeddings" / "a.sqlite").is_file()
+    result = run("cache", "clear", "--yes")
+    assert result.exit_code == 0 and "Cache cleared: 3.5 kB freed" in result.output
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+    assert "Total 0 B." in run("cache", "info").output
+
+
+def test_cache_clear_that_cannot_delete_is_one_line(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    (root / "onnx" / "k").mkdir(parents=True)
+    monkeypatch.setenv("OPM_NLP_CACHE_DIR", str(root))
+
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("opm_nlp.cache.os.replace", refuse)
+    result = CliRunner().invoke(cli, ["cache", "clear", "--yes"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: Could not delete {root / 'onnx'}: Permission denied. Check that no other "
+                             "opm-nlp command is running and that you may write there, then run 'opm-nlp cache "
+                             "clear' again.\n")
+    assert (root / "onnx" / "k").is_dir() and sorted(p.name for p in root.iterdir()) == ["onnx"]
