@@ -62,7 +62,7 @@ def clear(root: Path | None = None) -> int:
     """Delete the cache's parts (only those in :data:`PARTS`); returns the bytes freed.
 
     Each part is first renamed aside, so a process that reads the cache meanwhile finds it whole or
-    absent (and rebuilds it), never half deleted.
+    absent (and rebuilds it), never half deleted; what an interrupted clear left aside goes too.
     """
     root = cache_root() if root is None else root
     freed = 0
@@ -80,6 +80,8 @@ def clear(root: Path | None = None) -> int:
                               "command is running and that you may write there, then run 'opm-nlp cache clear' "
                               "again.") from None
         freed += part.size
+    for leftover in root.glob(".deleting-*") if root.is_dir() else ():  # from a clear that was interrupted
+        shutil.rmtree(leftover, ignore_errors=True)
     return freed
 
 

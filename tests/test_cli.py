@@ -260,6 +260,7 @@ def test_cache_info_and_clear_delete_only_what_opm_nlp_wrote(tmp_path, monkeypat
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(b"x" * size)
     (root / "notes.txt").write_text("not ours")
+    (root / ".deleting-old" / "onnx").mkdir(parents=True)  # left by an interrupted clear
     result = run("cache", "info")
     assert result.exit_code == 0
     assert f"Cache folder: {root}" in result.output and "Total 3.5 kB." in result.output
