@@ -57,9 +57,9 @@ def main() -> None:
     learned = []
     fit = finetune.FineTunedHead.fit
 
-    def recording_fit(self, texts, Y):
+    def recording_fit(self, texts, Y, **kwargs):
         learned.append((len(texts), int(finetune.token_lengths(texts, self.model, self.max_length).sum())))
-        return fit(self, texts, Y)
+        return fit(self, texts, Y, **kwargs)
 
     finetune.FineTunedHead.fit = recording_fit
     tokens = int(finetune.token_lengths(joined["text"].tolist()).sum())

@@ -208,7 +208,7 @@ class CodingModel:
         return DEFAULT_EPOCHS
 
     def fit(self, coded: pd.DataFrame | None, text_col: str = "text", sources: list[str] | None = None,
-            context_col: str | None = None) -> CodingModel:
+            context_col: str | None = None, progress: bool = False) -> CodingModel:
         """Train on a wide coded table (one 0/1 column per code id).
 
         Answers with empty text are left out of training and counted in ``metadata['training']``.
@@ -218,6 +218,8 @@ class CodingModel:
         Unless ``codebook_examples=False``, the embedding method also learns from the codebook's
         examples and definitions (:meth:`Codebook.examples`), so that codes with few coded answers get
         useful suggestions; ``coded`` may then be ``None`` for a model from the codebook alone.
+        ``progress`` shows progress bars of the slow steps of training (embedding, fine-tuning, each code)
+        on stderr.
         """
         examples = self._examples()
         if coded is None and self.method == "embedding":
@@ -254,7 +256,7 @@ class CodingModel:
             if self.method == "keyword":
                 classifier.fit(X, Y)
             else:
-                classifier.fit(X, Y, contexts=contexts, examples=examples)
+                classifier.fit(X, Y, contexts=contexts, examples=examples, progress=progress)
         few = []
         for warning in caught:
             message = str(warning.message)

@@ -249,12 +249,20 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         counts.sum_duplicates()
         return tfidf.transform(counts, copy=False)
 
-    def _embedding(self, texts: list[str], contexts) -> np.ndarray:
-        return np.asarray(self._embedder().encode(self._with_context(texts, contexts)), dtype=np.float64)
+    def _embedding(self, texts: list[str], contexts, progress: str | None = None) -> np.ndarray:
+        embedder = self._embedder()
+        showing = getattr(embedder, "show_progress", None)
+        if progress and showing is not None:  # an Embedder; other embedders show nothing
+            embedder.show_progress = progress
+        try:
+            return np.asarray(embedder.encode(self._with_context(texts, contexts)), dtype=np.float64)
+        finally:
+            if progress and showing is not None:
+                embedder.show_progress = showing
 
     # -- estimator API ----------------------------------------------------------------------
     def fit(self, X: Sequence[str], Y, contexts: Sequence[str] | None = None,
-            examples: tuple[Sequence[str], np.ndarray] | None = None) -> EmbeddingClassifier:
+            examples: tuple[Sequence[str], np.ndarray] | None = None, progress: bool = False) -> EmbeddingClassifier:
         """Fit on answer texts ``X`` and their 0/1 code matrix ``Y``.
 
         ``contexts`` (optional, one string per answer) is what the answer responds to, e.g. the survey
@@ -264,6 +272,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         ``examples`` (optional) are the codebook's own example texts and their 0/1 codes, learned beside
         the coded answers: with few answers coded yet they carry the model; with many they weigh little.
         ``X`` may then be empty (a model from the codebook alone).
+
+        ``progress`` shows progress bars on stderr of the slow steps: embedding the answers (when the
+        embedder can show one), fine-tuning, and learning each code.
         """
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
@@ -297,20 +308,22 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         folds = self._folds(Y)
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
-        X_embedding = self._embedding(texts, contexts)
-        fine_tuned = self._fine_tune(texts, Y, contexts)
+        X_embedding = self._embedding(texts, contexts, progress="embedding answers" if progress else None)
+        fine_tuned = self._fine_tune(texts, Y, contexts, progress)
         # a code needs two positives and two negatives to be learned at all; the others score their prior
         positives = Y.sum(axis=0)
         self.prior_ = (positives + 0.5) / (n + 1.0)
         learnable = np.flatnonzero((positives >= 2) & (n - positives >= 2))
         from joblib import Parallel, delayed
+        from tqdm.auto import tqdm
 
         jobs = self.n_jobs if self.n_jobs is not None else min(2, len(learnable) or 1)
         # copy-on-write memmaps: liblinear needs writeable arrays, joblib shares large ones read-only
-        results = Parallel(n_jobs=jobs, mmap_mode="c")(
+        fitted = Parallel(n_jobs=jobs, mmap_mode="c", return_as="generator")(
             delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding,
                                None if fine_tuned is None else fine_tuned[:, j])
             for j in learnable)
+        results = list(tqdm(fitted, total=len(learnable), desc="learning codes", unit="code", disable=not progress))
         oof_scores = np.tile(self.prior_, (n, 1))
         self.heads_ = {}
         for j, (_, oof, head) in zip(learnable, results):
@@ -331,7 +344,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.n_codes_ = k
         return self
 
-    def _fine_tune(self, texts: list[str], Y: np.ndarray, contexts) -> np.ndarray | None:
+    def _fine_tune(self, texts: list[str], Y: np.ndarray, contexts, progress: bool = False) -> np.ndarray | None:
         """With ``fine_tune``: the fine-tuned view's cross-fitted scores of the training answers (and
         ``fine_tuned_``, the network fine-tuned on all of them); else None."""
         self.fine_tuned_ = None
@@ -341,7 +354,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
         oof, self.fine_tuned_ = cross_fitted(self._with_context(texts, contexts), Y, self._folds(Y, splits=2),
                                              model=self.fine_tune_model, epochs=self.fine_tune,
-                                             seed=self.random_state)
+                                             seed=self.random_state, progress=progress)
         return oof
 
     def _folds(self, Y: np.ndarray, splits: int | None = None) -> np.ndarray:

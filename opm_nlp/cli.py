@@ -296,7 +296,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
                        f"definitions, {len(cb)} codes...", err=True)
-        model.fit(None, text_col or "text", context_col=context_col)
+        model.fit(None, text_col or "text", context_col=context_col, progress=not quiet)
         model.save(out)
         what = "the codebook's keywords" if method == "keyword" else "the codebook alone"
         click.echo(f"Model written to {out} (from {what}; no cross-validated figures).")
@@ -317,7 +317,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         answers = int(coded[text_col].fillna("").astype(str).str.strip().ne("").sum())
         slow = " (fine-tuning the embedding network too: minutes)" if model.fine_tune_epochs(answers) else ""
         click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes{slow}...", err=True)
-    model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col)
+    model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col, progress=not quiet)
     model.save(out)
     meta = model.metadata
     skipped = meta["training"]["empty_answers_skipped"]

@@ -161,8 +161,8 @@ class Embedder:
         Texts per forward pass (32-64 is fastest on CPU).
     cache : bool
         Keep embeddings in the on-disk cache (:func:`cache_root`).
-    show_progress : bool
-        Show a progress bar while encoding.
+    show_progress : bool or str
+        Show a progress bar while encoding (a string labels it).
     layers : int
         Describe each text by its last ``layers`` layers (see the module docstring): the vectors are
         ``layers`` times as long. 1 (the default) is the model's sentence embedding. Mean-pooling
@@ -176,7 +176,7 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, backend: str = DEFAULT_BACKEND, batch_size: int = 64,
-                 cache: bool = True, show_progress: bool = False, layers: int = 1):
+                 cache: bool = True, show_progress: bool | str = False, layers: int = 1):
         if backend not in BACKENDS:
             raise ModelError(f"Unknown embedding backend '{backend}'. Use one of {list(BACKENDS)}.")
         if not (isinstance(layers, int) and layers >= 1):
@@ -302,11 +302,13 @@ class Embedder:
     def _run(self, texts: list[str]) -> np.ndarray:
         encoder = self._load()
         self.encoded_count += len(texts)
+        label = None
+        if self.show_progress and len(texts) > self.batch_size:
+            label = self.show_progress if isinstance(self.show_progress, str) else "embedding"
         if self.backend == "torch" and self.layers == 1:
             return encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True,
-                                  show_progress_bar=self.show_progress and len(texts) > self.batch_size)
-        return encoder.encode(texts, batch_size=self.batch_size)
+                                  convert_to_numpy=True, show_progress_bar=label is not None)
+        return encoder.encode(texts, batch_size=self.batch_size, progress=label)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts; returns a float32 array of shape (len(texts), dimension)."""
@@ -399,14 +401,15 @@ class _TorchLayersEncoder:
         self.model = model
         self.layers = layers
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
         import torch
+        from tqdm.auto import tqdm
 
         transformer = self.model[0].auto_model
         tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
         order = np.argsort([len(t) for t in texts], kind="stable")  # less padding per batch
         chunks = []
-        with torch.no_grad():
+        with torch.no_grad(), tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
             for start in range(0, len(texts), batch_size):
                 rows = order[start:start + batch_size]
                 features = tokenize([texts[i] for i in rows])
@@ -414,6 +417,7 @@ class _TorchLayersEncoder:
                 states = transformer(**inputs, output_hidden_states=True).hidden_states
                 chunks.append(_pool([s.numpy() for s in states[::-1][:self.layers]],
                                     features["attention_mask"].numpy()))
+                bar.update(len(rows))
         return _in_input_order(chunks, order)
 
 
@@ -443,11 +447,14 @@ class _OnnxEncoder:
             yield order[start:stop]
             start = stop
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
+        from tqdm.auto import tqdm
+
         encodings = self.tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # less padding per batch
         chunks = []
+        bar = tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None)
         for rows in self._batches(lengths, order, batch_size):
             batch = [encodings[i] for i in rows]
             width = max(len(e.ids) for e in batch)
@@ -460,6 +467,8 @@ class _OnnxEncoder:
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
             chunks.append(_pool(states, mask))
+            bar.update(len(rows))
+        bar.close()
         return _in_input_order(chunks, order)
 
 

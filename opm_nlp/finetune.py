@@ -116,9 +116,13 @@ class FineTunedHead:
 
         return _tokenizer(self.model), AutoModel.from_pretrained(str(folder))
 
-    def fit(self, texts: Sequence[str], Y) -> FineTunedHead:
-        """Fine-tune on ``texts`` and their 0/1 code matrix ``Y`` (n_answers x n_codes)."""
+    def fit(self, texts: Sequence[str], Y, progress: str | None = None) -> FineTunedHead:
+        """Fine-tune on ``texts`` and their 0/1 code matrix ``Y`` (n_answers x n_codes).
+
+        ``progress`` (optional) labels a progress bar of the training steps, on stderr.
+        """
         import torch
+        from tqdm.auto import tqdm
 
         texts = [str(t) for t in texts]
         Y = np.asarray(Y, dtype=np.float32)
@@ -134,6 +138,8 @@ class FineTunedHead:
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=((1 - share) / share.clamp(min=1e-3)).clamp(max=20.0))
         lengths = token_lengths(texts, self.model, self.max_length)
         network.train()
+        steps = self.epochs * -(-len(texts) // self.batch_size)
+        bar = tqdm(total=steps, desc=progress, unit="step", disable=progress is None)
         for _ in range(self.epochs):
             # answers of similar length batched together (a little noise so batches differ between epochs)
             order = np.argsort(lengths + rng.uniform(0, 3, len(texts)), kind="stable")
@@ -148,6 +154,8 @@ class FineTunedHead:
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                bar.update()
+        bar.close()
         # float weights kept as float16 (half the size); integer buffers as they are
         self.weights_ = {name: value.detach().numpy().astype(np.float16) if value.is_floating_point()
                          else value.detach().numpy() for name, value in network.state_dict().items()}
@@ -170,14 +178,16 @@ class FineTunedHead:
             loaded = self._loaded = (tokenizer, network)
         return loaded
 
-    def decision_function(self, texts: Sequence[str], backend: str = "onnx", cache: bool = True) -> np.ndarray:
+    def decision_function(self, texts: Sequence[str], backend: str = "onnx", cache: bool = True,
+                          progress: str | None = None) -> np.ndarray:
         """One score per answer and code (a logit: above 0 leans towards the code), shape (n, n_codes).
 
         ``backend`` 'torch' runs the network in PyTorch, in this process; 'onnx' exports it once to
         ONNX (float32; see :meth:`network_folder`) and, with ``cache``, keeps its embeddings in the
         on-disk cache. Both give the same scores to within 1e-5. The int8 export is never used: it
         moved 2.5% of the scores to the other side of 0 (docs/benchmarks.md), and the classifier's
-        stacker learned from float32 scores.
+        stacker learned from float32 scores. ``progress`` (optional) labels a progress bar of the ONNX
+        run, on stderr.
         """
         texts = [str(t) for t in texts]
         if backend == "torch":
@@ -191,6 +201,7 @@ class FineTunedHead:
                 # named by its weights, not by where the cache lives: exports and embeddings follow a moved cache
                 embedder.model_id = f"fine-tuned/{self.weights_sha256[:16]}"
             embedder.cache = cache
+            embedder.show_progress = progress or False
             try:
                 pooled = embedder.encode(texts) if texts else np.zeros((0, self.head_[0].shape[1]), np.float32)
             finally:
@@ -288,14 +299,15 @@ def token_lengths(texts: Sequence[str], model: str | None = None, max_length: in
     return np.array([len(ids) for ids in _tokenizer(model)(list(texts), truncation=True, max_length=max_length)["input_ids"]])
 
 
-def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_tokens: int = MAX_TOKENS,
+def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_tokens: int = MAX_TOKENS, progress: bool = False,
                  **params) -> tuple[np.ndarray, FineTunedHead]:
     """Scores of the training answers from networks that did not see them, and a network fine-tuned on all.
 
     ``folds`` assigns each answer to a part; for each part a network is fine-tuned on the other parts
     and scores it. Two parts cost about as much fine-tuning as one pass over all answers. The final
     network learns from answers of at most ``max_tokens`` tokens in all, and each part's network from
-    at most its share of them (random samples of the answers beyond that).
+    at most its share of them (random samples of the answers beyond that). ``progress`` shows a
+    progress bar of each network's training and scoring, on stderr.
     """
     texts = [str(t) for t in texts]
     Y = np.asarray(Y)
@@ -303,18 +315,22 @@ def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_tokens: int = M
     lengths = token_lengths(texts, params.get("model"), params.get("max_length", TRAIN_MAX_LENGTH))
     rng = np.random.RandomState(params.get("seed", 0))
     oof = np.zeros(Y.shape, dtype=np.float64)
-    for part in parts:
+    networks = len(parts) + 1
+    for k, part in enumerate(parts, start=1):
         rest = _within(np.flatnonzero(folds != part), lengths, max_tokens // len(parts), rng)
         held = np.flatnonzero(folds == part)
         logger.info("fine-tuning on %d answers to score %d", len(rest), len(held))
-        head = FineTunedHead(**params).fit([texts[i] for i in rest], Y[rest])
+        head = FineTunedHead(**params).fit([texts[i] for i in rest], Y[rest],
+                                           progress=f"fine-tuning network {k} of {networks}" if progress else None)
         try:  # as tagging will score new answers (ONNX float32), ~3 times as fast as PyTorch
-            oof[held] = head.decision_function([texts[i] for i in held], cache=False)
+            oof[held] = head.decision_function([texts[i] for i in held], cache=False,
+                                               progress=f"scoring with network {k}" if progress else None)
         finally:
             head.release()
     rows = _within(np.arange(len(texts)), lengths, max_tokens, rng)
     logger.info("fine-tuning on %d of the %d answers", len(rows), len(texts))
-    return oof, FineTunedHead(**params).fit([texts[i] for i in rows], Y[rows])
+    return oof, FineTunedHead(**params).fit([texts[i] for i in rows], Y[rows], progress=(
+        f"fine-tuning network {networks} of {networks}" if progress else None))
 
 
 def _within(rows: np.ndarray, lengths: np.ndarray, max_tokens: int, rng: np.random.RandomState) -> np.ndarray:

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -109,6 +111,15 @@ def test_fits_when_features_are_large_enough_to_be_shared_between_processes():
     Y = np.column_stack([[i % 3 == 0 for i in range(1500)], rng.integers(0, 2, 1500)]).astype(int)
     clf = EmbeddingClassifier(embedder=HashEmbedder(), n_jobs=2).fit(X, Y)
     assert clf.oof_scores_[:, 0][Y[:, 0] == 1].mean() > 0.9
+
+
+def test_progress_bars_only_when_asked(capsys):
+    X = [f"answer {i} about {'listening' if i % 3 else 'plans'}" for i in range(60)]
+    Y = np.column_stack([[i % 3 == 0 for i in range(60)], [i % 2 for i in range(60)], [i % 5 == 0 for i in range(60)]])
+    EmbeddingClassifier(embedder=HashEmbedder(), n_jobs=1).fit(X, Y.astype(int))
+    assert capsys.readouterr().err == ""
+    EmbeddingClassifier(embedder=HashEmbedder(), n_jobs=1).fit(X, Y.astype(int), progress=True)
+    assert re.search(r"learning codes: 100%.*\b3/3\b", capsys.readouterr().err)
 
 
 def test_codebook_examples_carry_codes_that_have_no_coded_answers_yet():

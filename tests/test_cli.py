@@ -172,6 +172,7 @@ def test_training_without_codebook_examples_is_recorded(tmp_path):
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
                  "--no-codebook-examples")
     assert result.exit_code == 0, result.output
+    assert "learning codes" not in result.output and "%|" not in result.output, "--quiet shows no progress bars"
     assert json.loads((out / "metadata.json").read_text())["training"]["codebook_examples"] == 0
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--out", out)
     assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output
@@ -240,6 +241,11 @@ def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path, monkeypatch):
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out)
     assert result.exit_code == 0, result.output
     assert "fine-tuning the embedding network too" in result.output
+    # minutes of training show where they go: a bar for each network, its scoring, and the codes
+    for step in ("fine-tuning network 1 of 3", "scoring with network 1", "fine-tuning network 2 of 3",
+                 "scoring with network 2", "fine-tuning network 3 of 3", "learning codes"):
+        assert re.search(rf"{step}: 100%", result.stderr), step
+    assert re.search(r"learning codes: 100%.*\b12/12\b", result.stderr)
     assert json.loads((out / "metadata.json").read_text())["embedding"]["fine_tune_epochs"] == 2
     assert "fine-tuned on the coded answers (2 epochs)" in (out / "README.md").read_text()
     result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")

@@ -1,4 +1,5 @@
 import os
+import re
 import stat
 
 import numpy as np
@@ -64,6 +65,15 @@ def test_disk_cache_skips_the_encoder_and_is_private(reference):
     assert files and all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
     # the cache stores hashes of the answers, never their text
     assert not any(b"IDPs" in f.read_bytes() for f in files)
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_progress_bar_is_labelled_and_counts_answers(backend, capsys):
+    texts = [f"answer number {i}" for i in range(70)]  # more than a batch of 64
+    Embedder(backend=backend, cache=False, layers=3, show_progress="embedding for a test").encode(texts)
+    assert re.search(r"embedding for a test: 100%.*\b70/70\b", capsys.readouterr().err)
+    Embedder(backend=backend, cache=False, layers=3).encode(texts)
+    assert capsys.readouterr().err == ""
 
 
 def test_unknown_backend_and_missing_model_are_clear_errors(tmp_path):

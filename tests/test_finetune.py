@@ -1,4 +1,5 @@
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -49,20 +50,22 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
         def __init__(self, **params):
             self.params = params
 
-        def fit(self, texts, Y):
+        def fit(self, texts, Y, progress=None):
             self.texts = list(texts)
             seen.append(self.texts)
+            labels.append(progress)
             return self
 
-        def decision_function(self, texts, cache=True):
+        def decision_function(self, texts, cache=True, progress=None):
             assert not cache, "answers scored once need no cache"
+            labels.append(progress)
             assert not set(texts) & set(self.texts), "a network scored an answer it was trained on"
             return np.full((len(texts), Y.shape[1]), float(len(seen)))
 
         def release(self):
             released.append(self.texts)
 
-    released = []
+    released, labels = [], []
     monkeypatch.setattr(finetune, "FineTunedHead", Recorder)
     folds = np.array([0, 1] * 6)
     oof, final = cross_fitted(X, Y, folds, epochs=1)
@@ -70,6 +73,11 @@ def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monk
     assert [len(s) for s in seen] == [6, 6, 12]
     assert final.texts == X and final.params == {"epochs": 1}
     assert (oof[folds == 0] == 1).all() and (oof[folds == 1] == 2).all()
+    assert labels == [None] * 5, "no progress bars unless asked"
+    labels.clear()
+    cross_fitted(X, Y, folds, epochs=1, progress=True)
+    assert labels == ["fine-tuning network 1 of 3", "scoring with network 1", "fine-tuning network 2 of 3",
+                      "scoring with network 2", "fine-tuning network 3 of 3"]
 
 
 def test_cross_fitted_networks_learn_from_at_most_max_tokens(monkeypatch):
@@ -79,11 +87,11 @@ def test_cross_fitted_networks_learn_from_at_most_max_tokens(monkeypatch):
         def __init__(self, **params):
             pass
 
-        def fit(self, texts, Y):
+        def fit(self, texts, Y, progress=None):
             seen.append(list(texts))
             return self
 
-        def decision_function(self, texts, cache=True):
+        def decision_function(self, texts, cache=True, progress=None):
             return np.zeros((len(texts), Y.shape[1]))
 
         def release(self):
@@ -98,6 +106,12 @@ def test_cross_fitted_networks_learn_from_at_most_max_tokens(monkeypatch):
     assert tokens[0] <= budget // 2 and tokens[1] <= budget // 2 and tokens[2] <= budget
     assert 0 < len(seen[0]) < 6 and 0 < len(seen[1]) < 6 and 6 < len(seen[2]) < 12 and oof.shape == Y.shape
     assert set(seen[0]) <= {x for x, f in zip(X, folds) if f == 1} and len(set(seen[2])) == len(seen[2])
+
+
+def test_fine_tuning_shows_its_steps_when_asked(capsys):
+    FineTunedHead(epochs=2, batch_size=8).fit(X, Y, progress="fine-tuning for a test")
+    # 12 answers in batches of 8: two steps an epoch
+    assert re.search(r"fine-tuning for a test: 100%.*\b4/4\b", capsys.readouterr().err)
 
 
 def test_fine_tuning_needs_a_local_mean_pooling_model():
