@@ -454,21 +454,20 @@ class _OnnxEncoder:
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # less padding per batch
         chunks = []
-        bar = tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None)
-        for rows in self._batches(lengths, order, batch_size):
-            batch = [encodings[i] for i in rows]
-            width = max(len(e.ids) for e in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            types = np.zeros_like(ids)
-            for row, encoding in enumerate(batch):
-                n = len(encoding.ids)
-                ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
-            chunks.append(_pool(states, mask))
-            bar.update(len(rows))
-        bar.close()
+        with tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
+            for rows in self._batches(lengths, order, batch_size):
+                batch = [encodings[i] for i in rows]
+                width = max(len(e.ids) for e in batch)
+                ids = np.zeros((len(batch), width), dtype=np.int64)
+                mask = np.zeros_like(ids)
+                types = np.zeros_like(ids)
+                for row, encoding in enumerate(batch):
+                    n = len(encoding.ids)
+                    ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
+                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+                states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+                chunks.append(_pool(states, mask))
+                bar.update(len(rows))
         return _in_input_order(chunks, order)
 
 

@@ -139,23 +139,22 @@ class FineTunedHead:
         lengths = token_lengths(texts, self.model, self.max_length)
         network.train()
         steps = self.epochs * -(-len(texts) // self.batch_size)
-        bar = tqdm(total=steps, desc=progress, unit="step", disable=progress is None)
-        for _ in range(self.epochs):
-            # answers of similar length batched together (a little noise so batches differ between epochs)
-            order = np.argsort(lengths + rng.uniform(0, 3, len(texts)), kind="stable")
-            batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-            rng.shuffle(batches)
-            for rows in batches:
-                inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="pt")
-                states = network(**inputs).last_hidden_state
-                logits = head(_mean_normalised(states, inputs["attention_mask"]) * self.SCALE)
-                loss = loss_fn(logits, targets[rows])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                bar.update()
-        bar.close()
+        with tqdm(total=steps, desc=progress, unit="step", disable=progress is None) as bar:
+            for _ in range(self.epochs):
+                # answers of similar length batched together (a little noise so batches differ between epochs)
+                order = np.argsort(lengths + rng.uniform(0, 3, len(texts)), kind="stable")
+                batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+                rng.shuffle(batches)
+                for rows in batches:
+                    inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                    states = network(**inputs).last_hidden_state
+                    logits = head(_mean_normalised(states, inputs["attention_mask"]) * self.SCALE)
+                    loss = loss_fn(logits, targets[rows])
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    bar.update()
         # float weights kept as float16 (half the size); integer buffers as they are
         self.weights_ = {name: value.detach().numpy().astype(np.float16) if value.is_floating_point()
                          else value.detach().numpy() for name, value in network.state_dict().items()}
