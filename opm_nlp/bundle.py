@@ -38,7 +38,7 @@ import pandas as pd
 from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
 from opm_nlp.codebook import Codebook, parse_codebook
 from opm_nlp.embedding import DEFAULT_BACKEND
-from opm_nlp.evaluation import agreement_table
+from opm_nlp.evaluation import agreement_table, f1_intervals
 from opm_nlp.exceptions import DataError, ModelError
 from opm_nlp.provenance import SCORE_PREFIX
 
@@ -315,6 +315,7 @@ class CodingModel:
             return None
         predicted = (scores >= self.classifier.thresholds_).astype(int)
         table = agreement_table(Y, predicted, self.codebook.ids)
+        intervals = f1_intervals(Y, predicted)
         return {
             "folds": self.classifier.cv,
             "note": "out-of-fold scores; thresholds were chosen on the same folds, so slightly optimistic",
@@ -322,6 +323,9 @@ class CodingModel:
                          for c in self.codebook.ids},
             "micro_f1": _round(table.loc["micro", "f1"]),
             "macro_f1": _round(table.loc["macro", "f1"]),
+            # 95% bootstrap intervals over the coded answers (evaluation.f1_intervals)
+            "micro_f1_interval": [_round(v) for v in intervals["micro"]],
+            "macro_f1_interval": [_round(v) for v in intervals["macro"]],
         }
 
     # -- scoring and tagging ----------------------------------------------------------------

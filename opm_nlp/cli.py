@@ -325,7 +325,9 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         click.echo(f"{skipped} answers with empty text were not used for training.")
     cv = meta["cv_metrics"]
     if cv:
-        click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f}, macro-F1 {cv['macro_f1']:.3f} "
+        (micro_low, micro_high), (macro_low, macro_high) = cv["micro_f1_interval"], cv["macro_f1_interval"]
+        click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f} (95% interval {micro_low:.3f}-{micro_high:.3f}), "
+                   f"macro-F1 {cv['macro_f1']:.3f} ({macro_low:.3f}-{macro_high:.3f}) "
                    f"({cv['folds']}-fold; see {out / 'README.md'}).")
     click.echo(f"Model written to {out}")
 
@@ -606,7 +608,11 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
                             code_col=code_col)
     report = agreement_report(model, coded, text_col, id_col, second)
     click.echo(f"Model vs {data_path.name}: {report['n_answers']} answers")
-    click.echo(format_table(report["model_vs_human"]))
+    table, intervals = report["model_vs_human"], report["f1_intervals"]
+    click.echo(format_table(table))
+    click.echo(f"Micro-F1 {table.loc['micro', 'f1']:.3f} (95% interval {intervals['micro'][0]:.3f}-"
+               f"{intervals['micro'][1]:.3f}), macro-F1 {table.loc['macro', 'f1']:.3f} ({intervals['macro'][0]:.3f}-"
+               f"{intervals['macro'][1]:.3f}): how much they depend on which {report['n_answers']} answers were coded.")
     if second is not None:
         click.echo(f"\nOn the {report['n_double_coded']} answers both people coded, kappa per code:")
         click.echo(format_table(report["kappa_comparison"]))

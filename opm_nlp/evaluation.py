@@ -63,6 +63,45 @@ def agreement_table(y_true, y_pred, codes: Sequence[str], labels: dict[str, str]
     return table
 
 
+def f1_intervals(y_true, y_pred, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict[str, tuple]:
+    """Bootstrap intervals of micro- and macro-F1: how much the figures depend on which answers were coded.
+
+    The answers are resampled with replacement (each with all its codes), ``resamples`` times, and the
+    percentile interval at ``level`` is returned for each average, as ``{"micro": (low, high), "macro":
+    (low, high)}``. It covers the sampling of the answers, not the training of the model: an interval
+    of cross-validated figures is as optimistic as the figures themselves.
+    """
+    from scipy.stats import bootstrap
+
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    n, k = y_true.shape
+    if n < 2:
+        return {"micro": (float("nan"), float("nan")), "macro": (float("nan"), float("nan"))}
+    # each answer's true positives, false positives and false negatives per code, side by side
+    counts = np.hstack([y_true & y_pred, ~y_true & y_pred, y_true & ~y_pred]).astype(np.float64)
+
+    def f1(rows: np.ndarray, average: str) -> np.ndarray:
+        drawn = np.atleast_2d(rows)  # (resamples, answers): indices of the answers drawn
+        times = np.bincount((drawn + n * np.arange(len(drawn))[:, None]).ravel(), minlength=drawn.size)
+        tp, fp, fn = (times.reshape(drawn.shape) @ counts).reshape(len(drawn), 3, k).transpose(1, 0, 2)
+        if average == "micro":
+            tp, fp, fn = tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1)
+        denominator = 2 * tp + fp + fn
+        score = np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+        score = score if average == "micro" else score.mean(axis=1)
+        return score if np.ndim(rows) > 1 else score[0]
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns when every resample gives the same figure (a perfect coder)
+        for average in ("micro", "macro"):
+            result = bootstrap((np.arange(n),), lambda rows, axis=-1, average=average: f1(rows, average),
+                               vectorized=True, n_resamples=resamples, batch=max(1, 4_000_000 // n),
+                               confidence_level=level, method="percentile", random_state=seed)
+            out[average] = (float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return out
+
+
 def format_table(table: pd.DataFrame) -> str:
     """Plain-text rendering of an agreement table for the terminal."""
     shown = table.copy()
@@ -88,7 +127,8 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
     Returns
     -------
     dict
-        ``model_vs_human`` (agreement table), ``n_answers``; with ``second`` also ``kappa_comparison``
+        ``model_vs_human`` (agreement table), ``n_answers``, ``f1_intervals`` (95% bootstrap intervals
+        of micro- and macro-F1, :func:`f1_intervals`); with ``second`` also ``kappa_comparison``
         (per code: human-human kappa beside model-human kappa on the double-coded answers) and
         ``n_double_coded``.
     """
@@ -98,6 +138,8 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
     report = {
         "n_answers": int(len(coded)),
         "model_vs_human": agreement_table(coded[codes].to_numpy(), predicted[codes].to_numpy(), codes, labels),
+        "f1_intervals": {average: list(interval) for average, interval
+                         in f1_intervals(coded[codes].to_numpy(), predicted[codes].to_numpy()).items()},
     }
     if second is None:
         return report

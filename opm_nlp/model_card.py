@@ -77,9 +77,15 @@ def render_model_card(model: CodingModel) -> str:
         )
     lines.append("")
     if cv:
+        intervals = ""
+        if cv.get("micro_f1_interval") and None not in cv["micro_f1_interval"] + cv["macro_f1_interval"]:
+            (micro_low, micro_high), (macro_low, macro_high) = cv["micro_f1_interval"], cv["macro_f1_interval"]
+            intervals = (f" 95% bootstrap intervals over the {training['answers']} coded answers: micro "
+                         f"{_fmt(micro_low)}–{_fmt(micro_high)}, macro {_fmt(macro_low)}–{_fmt(macro_high)} (how "
+                         f"much the figures depend on which answers happened to be coded).")
         lines += [
-            f"Cross-validated ({cv['folds']}-fold) micro-F1 {_fmt(cv['micro_f1'])}, macro-F1 {_fmt(cv['macro_f1'])}. "
-            f"These are {cv['note']}. Measure agreement on answers the model has not seen with "
+            f"Cross-validated ({cv['folds']}-fold) micro-F1 {_fmt(cv['micro_f1'])}, macro-F1 {_fmt(cv['macro_f1'])}."
+            f"{intervals} These are {cv['note']}. Measure agreement on answers the model has not seen with "
             "`opm-nlp evaluate`.",
             "",
         ]

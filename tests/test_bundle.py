@@ -26,9 +26,15 @@ def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
     assert meta["training"]["answers"] == 387
     assert meta["training"]["positives"]["aligning_expectations"] == 111
     assert set(meta["files"]) == {"classifier.joblib", "codebook.yaml"}
-    assert 0 < meta["cv_metrics"]["macro_f1"] <= 1
+    cv = meta["cv_metrics"]
+    assert 0 < cv["macro_f1"] <= 1
+    for average in ("micro", "macro"):
+        low, high = cv[f"{average}_f1_interval"]
+        assert low < cv[f"{average}_f1"] < high and high - low < 0.2
     card = (trained_dir / "README.md").read_text()
     assert "| `written_plans` | Written plans and tools | 55 |" in card
+    low, high = cv["macro_f1_interval"]
+    assert "95% bootstrap intervals over the 387 coded answers" in card and f"macro {low:.2f}–{high:.2f}" in card
     assert "scikit-learn" in card
 
 

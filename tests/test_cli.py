@@ -81,10 +81,14 @@ def test_train_tag_evaluate_round_trip(tmp_path, trained_dir):
                  "--json", report)
     assert result.exit_code == 0, result.output
     assert "Model vs opm_coded_illustrative.csv: 387 answers" in result.output
+    assert re.search(r"Micro-F1 0\.\d{3} \(95% interval 0\.\d{3}-[01]\.\d{3}\), macro-F1 0\.\d{3} "
+                     r"\(0\.\d{3}-[01]\.\d{3}\): how much they depend on which 387 answers were coded", result.output)
     assert "On the 60 answers both people coded" in result.output
     figures = json.loads(report.read_text())
     assert figures["kappa_comparison"]["aligning_expectations"]["kappa_human_human"] == 1.0
     assert 0 < figures["model_vs_human"]["macro"]["f1"] <= 1
+    low, high = figures["f1_intervals"]["macro"]
+    assert low <= figures["model_vs_human"]["macro"]["f1"] <= high
 
 
 def test_train_reports_combined_files_and_changed_labels(tmp_path):
@@ -173,6 +177,8 @@ def test_training_without_codebook_examples_is_recorded(tmp_path):
                  "--no-codebook-examples")
     assert result.exit_code == 0, result.output
     assert "learning codes" not in result.output and "%|" not in result.output, "--quiet shows no progress bars"
+    assert re.search(r"Cross-validated micro-F1 0\.\d{3} \(95% interval 0\.\d{3}-0\.\d{3}\), "
+                     r"macro-F1 0\.\d{3} \(0\.\d{3}-0\.\d{3}\) \(5-fold", result.output), result.output
     assert json.loads((out / "metadata.json").read_text())["training"]["codebook_examples"] == 0
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--out", out)
     assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output
