@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -325,9 +326,8 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
         click.echo(f"{skipped} answers with empty text were not used for training.")
     cv = meta["cv_metrics"]
     if cv:
-        (micro_low, micro_high), (macro_low, macro_high) = cv["micro_f1_interval"], cv["macro_f1_interval"]
-        click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f} (95% interval {micro_low:.3f}-{micro_high:.3f}), "
-                   f"macro-F1 {cv['macro_f1']:.3f} ({macro_low:.3f}-{macro_high:.3f}) "
+        click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f}{_interval(cv['micro_f1_interval'], '95% interval ')}, "
+                   f"macro-F1 {cv['macro_f1']:.3f}{_interval(cv['macro_f1_interval'])} "
                    f"({cv['folds']}-fold; see {out / 'README.md'}).")
     click.echo(f"Model written to {out}")
 
@@ -430,6 +430,14 @@ def _review_codebook(codebook_path, model_dir):
     if model_dir is not None:
         return read_model_info(model_dir)
     return load_codebook(codebook_path), None
+
+
+def _interval(interval, prefix: str = "") -> str:
+    """' (low-high)' for a figure's interval; '' when there is none (too few answers to resample)."""
+    low, high = interval
+    if low is None or high is None or math.isnan(low) or math.isnan(high):  # None in metadata, NaN computed
+        return ""
+    return f" ({prefix}{low:.3f}-{high:.3f})"
 
 
 def _unreviewed_note(path, left_out: int, edited: int) -> str:
@@ -610,9 +618,10 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     click.echo(f"Model vs {data_path.name}: {report['n_answers']} answers")
     table, intervals = report["model_vs_human"], report["f1_intervals"]
     click.echo(format_table(table))
-    click.echo(f"Micro-F1 {table.loc['micro', 'f1']:.3f} (95% interval {intervals['micro'][0]:.3f}-"
-               f"{intervals['micro'][1]:.3f}), macro-F1 {table.loc['macro', 'f1']:.3f} ({intervals['macro'][0]:.3f}-"
-               f"{intervals['macro'][1]:.3f}): how much they depend on which {report['n_answers']} answers were coded.")
+    if _interval(intervals["micro"]):
+        click.echo(f"Micro-F1 {table.loc['micro', 'f1']:.3f}{_interval(intervals['micro'], '95% interval ')}, "
+                   f"macro-F1 {table.loc['macro', 'f1']:.3f}{_interval(intervals['macro'])}: how much they depend on "
+                   f"which {report['n_answers']} answers were coded.")
     if second is not None:
         click.echo(f"\nOn the {report['n_double_coded']} answers both people coded, kappa per code:")
         click.echo(format_table(report["kappa_comparison"]))

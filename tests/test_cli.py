@@ -184,6 +184,18 @@ def test_training_without_codebook_examples_is_recorded(tmp_path):
     assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output
 
 
+def test_one_coded_answer_trains_and_evaluates_without_an_interval(tmp_path, trained_dir):
+    pd.read_csv(CODED, dtype=str).head(1).to_csv(tmp_path / "one.csv", index=False)
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "one.csv", *COLS, "--out", tmp_path / "m",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Cross-validated micro-F1 \d\.\d{3}, macro-F1 \d\.\d{3} \(\d-fold", result.output), result.output
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["cv_metrics"]["micro_f1_interval"] == [None, None]
+    result = run("evaluate", trained_dir, "--data", tmp_path / "one.csv", *COLS)
+    assert result.exit_code == 0, result.output
+    assert "1 answers" in result.output and "interval" not in result.output and "nan" not in result.output
+
+
 def test_review_margin_is_set_at_training_and_routes_answers(tmp_path, codebook):
     out = tmp_path / "m"
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
