@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-# Tests never touch the user's embedding cache; one fresh cache per test session.
-os.environ["OPM_NLP_CACHE_DIR"] = tempfile.mkdtemp(prefix="opm-nlp-test-cache-")
+# Tests never touch the user's embedding cache; one fresh cache per test session, removed at its end
+# (it holds ONNX exports and fine-tuned networks: ~0.8 GB a run).
+TEST_CACHE = tempfile.mkdtemp(prefix="opm-nlp-test-cache-")
+os.environ["OPM_NLP_CACHE_DIR"] = TEST_CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEBOOK = ROOT / "codebook" / "opm_behavior_change.yaml"
