@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from opm_nlp.exceptions import CodebookError
 
 CODE_KEYS = ("id", "label", "definition", "include", "exclude", "examples", "keywords", "parent", "color")
 TOP_KEYS = ("name", "version", "description", "codes")
-_ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -170,7 +171,7 @@ class Codebook:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "codebook", lines: dict[int, int] | None = None) -> Codebook:
+    def from_dict(cls, data: Any, source: str = "codebook", lines: dict[int, int | str] | None = None) -> Codebook:
         """Validate a parsed codebook structure and build a :class:`Codebook`.
 
         Parameters
@@ -180,7 +181,8 @@ class Codebook:
         source : str
             File name used in error messages.
         lines : dict, optional
-            Line number of each entry of ``codes``, by index, for error messages.
+            Where each entry of ``codes`` is, by index, for error messages: a line number, or a text
+            such as ``"row 4"``.
         """
         lines = lines or {}
         if not isinstance(data, dict):
@@ -201,7 +203,9 @@ class Codebook:
         codes: list[Code] = []
         seen: dict[str, str] = {}
         for index, raw in enumerate(raw_codes):
-            where = f"{source}, code #{index + 1}" + (f" (line {lines[index]})" if index in lines else "")
+            place = lines.get(index)
+            where = f"{source}, code #{index + 1}" + (f" (line {place})" if isinstance(place, int)
+                                                      else f" ({place})" if place else "")
             codes.append(_parse_code(raw, where))
             code_id = codes[-1].id
             if code_id in seen:
@@ -235,6 +239,31 @@ class Codebook:
         )
 
 
+def slugify(name: str) -> str:
+    """A snake_case code id from a code name: ``"Goal-setting (SMART)"`` -> ``"goal_setting_smart"``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    if not slug:
+        return "code"
+    return slug if slug[0].isalpha() else f"code_{slug}"
+
+
+def unique_id(candidate: str, taken: set[str]) -> str:
+    """``candidate``, or ``candidate_2``, ``candidate_3``, ... : the first not in ``taken``."""
+    if candidate not in taken:
+        return candidate
+    number = 2
+    while f"{candidate}_{number}" in taken:
+        number += 1
+    return f"{candidate}_{number}"
+
+
+def first_few(items: list[str], limit: int = 5) -> str:
+    """``[a, b, c, d, e, ... 3 more]``: a list for a message, cut short."""
+    shown = ", ".join(items[:limit])
+    return f"[{shown}{f', ... {len(items) - limit} more' if len(items) > limit else ''}]"
+
+
 def _as_text_list(value: Any, key: str, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -254,7 +283,7 @@ def _parse_code(raw: Any, where: str) -> Code:
     code_id = raw.get("id")
     if not isinstance(code_id, str) or not code_id:
         raise CodebookError(f"{where}: missing 'id'.")
-    if not _ID_RE.match(code_id):
+    if not ID_RE.match(code_id):
         raise CodebookError(
             f"{where}: code id '{code_id}' is not snake_case (lower-case letters, digits and underscores, "
             f"starting with a letter), e.g. 'aligning_expectations'."

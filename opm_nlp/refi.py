@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 import uuid
 import warnings
 import zipfile
@@ -42,7 +41,7 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
-from opm_nlp.codebook import Code, Codebook
+from opm_nlp.codebook import ID_RE, Code, Codebook, first_few, slugify, unique_id
 from opm_nlp.exceptions import CodebookError, DataError
 from opm_nlp.surveys import atomic_output
 
@@ -67,7 +66,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 _LABELS = (("include", "Include:"), ("exclude", "Exclude:"), ("examples", "Examples:"),
            ("keywords", "Keywords:"), ("id", "opm-nlp id:"))
-_ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _RGB6 = re.compile(r"^#[0-9a-fA-F]{6}$")
 _RGB3 = re.compile(r"^#[0-9a-fA-F]{3}$")
 _INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
@@ -197,24 +195,6 @@ def write_qdc(codebook: Codebook, path: str | Path) -> Path:
 
 
 # -- XML -> codebook ------------------------------------------------------------------------------
-def slugify(name: str) -> str:
-    """A snake_case code id from a code name: ``"Goal-setting (SMART)"`` -> ``"goal_setting_smart"``."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
-    if not slug:
-        return "code"
-    return slug if slug[0].isalpha() else f"code_{slug}"
-
-
-def _unique(candidate: str, taken: set[str]) -> str:
-    if candidate not in taken:
-        return candidate
-    number = 2
-    while f"{candidate}_{number}" in taken:
-        number += 1
-    return f"{candidate}_{number}"
-
-
 def _parse_xml(data: bytes, source: str, expected: str, error=CodebookError) -> etree._Element:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
@@ -293,7 +273,7 @@ def read_qdc(path: str | Path, name: str | None = None) -> Codebook:
                 f"name in your QDA tool and export again."
             )
         fields = parse_description(element.findtext(f"{{{ns}}}Description") or "")
-        code_id = claimed.get(element) or _unique(slugify(label), taken | set(claimed.values()))
+        code_id = claimed.get(element) or unique_id(slugify(label), taken | set(claimed.values()))
         taken.add(code_id)
         if (element.get("guid") or "").strip("{}").lower() != code_guid(code_id):
             guid_mismatch.append(code_id)
@@ -323,7 +303,7 @@ def read_qdc(path: str | Path, name: str | None = None) -> Codebook:
     claimed: dict[etree._Element, str] = {}
     for element in codes_element.iter(f"{{{ns}}}Code"):
         marked = str(parse_description(element.findtext(f"{{{ns}}}Description") or "")["id"])
-        if _ID_RE.match(marked) and marked not in claimed.values():
+        if ID_RE.match(marked) and marked not in claimed.values():
             claimed[element] = marked
     counter = [0]
     for element in top:
@@ -341,12 +321,12 @@ def read_qdc(path: str | Path, name: str | None = None) -> Codebook:
     )
     if undefined:
         warnings.warn(
-            f"{path}: {len(undefined)} code(s) have no description {_first(undefined)}; their definition "
+            f"{path}: {len(undefined)} code(s) have no description {first_few(undefined)}; their definition "
             f"is '{placeholder}'. Write a definition for each before training or sharing the codebook.",
             stacklevel=2,
         )
     if bad_colors:
-        warnings.warn(f"{path}: colour(s) not in #rrggbb form left out: {_first(bad_colors)}.", stacklevel=2)
+        warnings.warn(f"{path}: colour(s) not in #rrggbb form left out: {first_few(bad_colors)}.", stacklevel=2)
     if guid_mismatch:
         warnings.warn(
             f"{path}: {len(guid_mismatch)} of {len(raw_codes)} code GUIDs are not kept: opm-nlp derives a "
@@ -357,11 +337,6 @@ def read_qdc(path: str | Path, name: str | None = None) -> Codebook:
     if sets is not None and len(sets):
         logger.info("%s: %d code sets are not imported (opm-nlp codebooks have no sets)", path, len(sets))
     return codebook
-
-
-def _first(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return f"[{shown}{f', ... {len(items) - limit} more' if len(items) > limit else ''}]"
 
 
 def write_codebook_yaml(codebook: Codebook, path: str | Path, comment: str = "") -> Path:
@@ -497,7 +472,7 @@ def build_project(
 
     missing = [c for c in codebook.ids if c not in tagged.columns]
     if missing:
-        what = "no code columns" if len(missing) == len(codebook) else f"code column(s) {_first(missing)} missing"
+        what = "no code columns" if len(missing) == len(codebook) else f"code column(s) {first_few(missing)} missing"
         raise DataError(
             f"{source}: {what}. A project export needs one 0/1 column per code id of "
             f"{codebook.source or 'the codebook'}, as in a table from 'opm-nlp tag'; tag the answers first, "
