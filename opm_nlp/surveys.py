@@ -322,6 +322,8 @@ def to_wide(
     """Convert a coded table in memory to the wide format (see :func:`read_coded`)."""
     if format not in ("auto", "wide", "long", "delimited"):
         raise DataError(f"Unknown coded-data format '{format}'. Use auto, wide, long or delimited.")
+    if format in ("auto", "wide"):
+        frame = frame.rename(columns=_label_columns(frame, codebook, (text_col, id_col)))
     if format == "auto":
         format = detect_format(frame, codebook, id_col, code_col)
     if format == "wide":
@@ -332,6 +334,20 @@ def to_wide(
     if format == "long":
         return _from_long(frame, codebook, text_col, id_col, column, lookup, source)
     return _from_delimited(frame, codebook, text_col, id_col, column, lookup, source)
+
+
+def _label_columns(frame: pd.DataFrame, codebook: Codebook, keep: Iterable[str]) -> dict[str, str]:
+    """Code columns named by the code's label (any case or spacing) instead of its id: ``{column: id}``.
+
+    A column is taken only where the code's id column is absent, and never one of ``keep``.
+    """
+    by_label = {" ".join(code.label.lower().split()): code.id for code in codebook.codes}
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        code_id = by_label.get(" ".join(str(column).lower().split()))
+        if code_id and column not in keep and code_id not in frame.columns and code_id not in renames.values():
+            renames[column] = code_id
+    return renames
 
 
 def _parse_code_name(value: str, lookup: dict[str, str], codebook: Codebook, where: str) -> str:
@@ -349,13 +365,14 @@ def _from_wide(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: s
     missing = [c for c in codebook.ids if c not in frame.columns]
     if not present:
         raise DataError(
-            f"{source}: no code columns found. Expected one 0/1 column per code id {codebook.ids} "
-            f"(wide format), or a 'codes' column (pass --code-col). Columns: {list(frame.columns)}."
+            f"{source}: no code columns found. Expected one 0/1 column per code, named by its id {codebook.ids} "
+            f"or label (wide format), or a 'codes' column (pass --code-col). Columns: {list(frame.columns)}."
         )
     if missing:
         raise DataError(
             f"{source}: code column(s) {missing} missing. A wide file needs one 0/1 column per code "
-            f"id in the codebook; add them (0 where the code does not apply) or use the right codebook."
+            f"in the codebook, named by its id or label; add them (0 where the code does not apply) or use the "
+            f"right codebook."
         )
     out = check_responses(frame, text_col, id_col, source)
     for code_id in codebook.ids:

@@ -113,7 +113,7 @@ def test_train_reports_combined_files_and_changed_labels(tmp_path):
     (["tag", "{model}", NEW_WAVE, *COLS, "--out", "{tmp}/o.docx"],
      "Error: {tmp}/o.docx: unsupported file type '.docx'. Use .csv, .tsv, .xlsx or .parquet.\n"),
     (["train", "--codebook", CODEBOOK, "--data", NEW_WAVE, *COLS, "--out", "{tmp}/m"],
-     "Error: {new}: no code columns found. Expected one 0/1 column per code id"),
+     "Error: {new}: no code columns found. Expected one 0/1 column per code, named by its id"),
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, trained_dir, args, message):
     fill = {"model": trained_dir, "tmp": tmp_path, "new": NEW_WAVE}

@@ -514,8 +514,8 @@ def test_cli_report_file_without_code_columns(tmp_path):
     result = run("report", path, "--codebook", tmp_path / "small.yaml", "--out", tmp_path / "rep")
     assert result.exit_code == 1
     assert result.output.startswith(
-        f"Error: {path}: no code columns found. Expected one 0/1 column per code id ['expectations', "
-        f"'relationship', 'phases'] (wide format)")
+        f"Error: {path}: no code columns found. Expected one 0/1 column per code, named by its id ['expectations', "
+        f"'relationship', 'phases'] or label (wide format)")
     assert not (tmp_path / "rep").exists()
 
 

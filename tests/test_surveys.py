@@ -83,11 +83,27 @@ def test_wide_long_and_delimited_give_the_same_table(write_csv):
     ("id,answer,goal_setting\n1,a,1\n", r"code column\(s\) \['structure'\] missing"),
     ("id,answer,goal_setting,structure\n1,a,2,0\n", r"column 'goal_setting', row 2: expected 0 or 1, found '2'"),
     ('id,answer,codes\n1,a,"goal_setting;mentoring"\n', r"column 'codes', row 2: unknown code 'mentoring'\. Codes in cb\.yaml: \['goal_setting', 'structure'\]"),
-    ("id,answer,other\n1,a,1\n", r"no code columns found\. Expected one 0/1 column per code id"),
+    ("id,answer,other\n1,a,1\n", r"no code columns found\. Expected one 0/1 column per code, named by its id"),
+    ("id,answer,Goals\n1,a,1\n", r"code column\(s\) \['structure'\] missing\. A wide file needs one 0/1 column per "
+                                  r"code in the codebook, named by its id or label"),
 ])
 def test_bad_coded_files_are_clear_errors(write_csv, text, message):
     with pytest.raises(DataError, match=message):
         read_coded(write_csv("c.csv", text), CB, "answer", "id")
+
+
+def test_code_columns_may_be_named_by_the_codes_labels(write_csv):
+    path = write_csv("c.csv", "id,answer, structure  AND organisation,Goals,Note\n1,a,1,,x\n2,b,0,1,\n")
+    coded = read_coded(path, CB, "answer", "id")
+    assert coded[["goal_setting", "structure"]].to_numpy().tolist() == [[0, 1], [1, 0]]
+    assert "Goals" not in coded.columns and coded["Note"].tolist() == ["x", ""]
+
+
+def test_an_id_column_wins_over_a_label_column(write_csv):
+    path = write_csv("c.csv", "id,answer,goal_setting,Goals,structure\n1,a,1,0,0\n")
+    coded = read_coded(path, CB, "answer", "id")
+    assert coded["goal_setting"].tolist() == [1]
+    assert coded["Goals"].tolist() == ["0"]  # carried as an ordinary column
 
 
 def test_later_file_overrides_earlier_labels_and_counts_changes():
