@@ -138,13 +138,13 @@ class Codebook:
     def examples(self) -> list[tuple[str, str]]:
         """``(text, code id)`` pairs the codebook itself offers as examples of its codes.
 
-        Each code's examples, and its label with its definition: what a coder reads before coding.
+        Each code's examples, and its label with its definition: what a coder reads before coding (the
+        label alone where an importer left a placeholder for a missing definition).
         """
         pairs = []
         for code in self.codes:
             pairs += [(text, code.id) for text in code.examples if text.strip()]
-            if code.definition.strip():
-                pairs.append((f"{code.label}. {code.definition}", code.id))
+            pairs.append((f"{code.label}. {code.definition}" if has_definition(code) else code.label, code.id))
         return pairs
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,6 +256,19 @@ def unique_id(candidate: str, taken: set[str]) -> str:
     while f"{candidate}_{number}" in taken:
         number += 1
     return f"{candidate}_{number}"
+
+
+def no_definition(source_name: str) -> str:
+    """The definition importers give a code that came without one: ``"(no definition in FILE)"``."""
+    return f"(no definition in {source_name})"
+
+
+def has_definition(code: Code) -> bool:
+    """False for an empty definition or the placeholder of :func:`no_definition`."""
+    return bool(code.definition.strip()) and not _NO_DEFINITION.match(code.definition)
+
+
+_NO_DEFINITION = re.compile(r"^\(no definition in .+\)$")
 
 
 def first_few(items: list[str], limit: int = 5) -> str:

@@ -26,7 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from opm_nlp.codebook import CODE_KEYS, ID_RE, Codebook, first_few, slugify, unique_id
+from opm_nlp.codebook import (
+    CODE_KEYS,
+    ID_RE,
+    Codebook,
+    first_few,
+    no_definition,
+    slugify,
+    unique_id,
+)
 from opm_nlp.exceptions import CodebookError, DataError
 
 # accepted headers for each field, after lower-casing and turning "_" and "-" into spaces
@@ -149,7 +157,7 @@ def read_codebook_table(path: str | Path, name: str | None = None, sheet: str | 
     for _, row in rows:
         by_label.setdefault(row["label"].lower(), row["id"])
 
-    placeholder = f"(no definition in {path.name})"
+    placeholder = no_definition(path.name)
     undefined: list[str] = []
     raw_codes, places = [], {}
     for number, (row_number, row) in enumerate(rows):

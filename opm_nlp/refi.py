@@ -41,7 +41,15 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
-from opm_nlp.codebook import ID_RE, Code, Codebook, first_few, slugify, unique_id
+from opm_nlp.codebook import (
+    ID_RE,
+    Code,
+    Codebook,
+    first_few,
+    no_definition,
+    slugify,
+    unique_id,
+)
 from opm_nlp.exceptions import CodebookError, DataError
 from opm_nlp.surveys import atomic_output
 
@@ -257,7 +265,7 @@ def read_qdc(path: str | Path, name: str | None = None) -> Codebook:
     if not top:
         raise CodebookError(f"{path}: the codebook has no codes (no <Code> inside <Codes>); nothing to import.")
 
-    placeholder = f"(no definition in {path.name})"
+    placeholder = no_definition(path.name)
     taken: set[str] = set()
     raw_codes: list[dict] = []
     undefined: list[str] = []

@@ -1,6 +1,6 @@
 import pytest
 
-from opm_nlp.codebook import Codebook, load_codebook, parse_codebook
+from opm_nlp.codebook import Codebook, load_codebook, no_definition, parse_codebook
 from opm_nlp.exceptions import CodebookError
 
 GOOD = """
@@ -84,3 +84,10 @@ def test_examples_are_each_codes_examples_and_its_labelled_definition(codebook):
     assert pairs[:len(first.examples) + 1] == [(text, first.id) for text in first.examples] + [
         (f"{first.label}. {first.definition}", first.id)]
     assert {code_id for _, code_id in pairs} == set(codebook.ids)
+
+
+def test_an_imported_placeholder_definition_is_not_learned_from():
+    cb = Codebook.from_dict({"name": "x", "codes": [
+        {"id": "a", "label": "Goals", "definition": no_definition("codes.xlsx"), "examples": ["set a goal"]},
+        {"id": "b", "label": "Plans", "definition": "Written plans."}]})
+    assert cb.examples() == [("set a goal", "a"), ("Goals", "a"), ("Plans. Written plans.", "b")]
