@@ -630,8 +630,9 @@ def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
               help="The same answers coded by a second person: adds human-human kappa per code.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the figures as JSON.")
+@quiet_option
 def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, code_col, second_coder,
-             json_path) -> None:
+             json_path, quiet) -> None:
     """How well the model agrees with human coders, per code.
 
     \b
@@ -654,7 +655,7 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     if second_coder is not None:
         second = read_coded(second_coder, cb, text_col, id_col, encoding=encoding, format=coded_format,
                             code_col=code_col)
-    report = agreement_report(model, coded, text_col, id_col, second)
+    report = agreement_report(model, coded, text_col, id_col, second, progress=not quiet)
     click.echo(f"Model vs {data_path.name}: {report['n_answers']} answers")
     table, intervals = report["model_vs_human"], report["f1_intervals"]
     click.echo(format_table(table))

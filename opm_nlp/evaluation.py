@@ -112,7 +112,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
-                     second: pd.DataFrame | None = None) -> dict:
+                     second: pd.DataFrame | None = None, progress: bool = False) -> dict:
     """Agreement of a model with human coders on coded answers it was not trained on.
 
     Parameters
@@ -123,6 +123,8 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
         Answers coded by a person (wide format).
     second : DataFrame, optional
         Some or all of the same answers (matched by ``id_col``) coded by a second person.
+    progress : bool
+        Show a progress bar on stderr while the model tags the answers (from 1,024 answers).
 
     Returns
     -------
@@ -134,7 +136,7 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
     """
     codes = model.codebook.ids
     labels = model.codebook.labels
-    predicted = model.tag(coded[[id_col, text_col]], text_col, id_col, carry=[])
+    predicted = model.tag(coded[[id_col, text_col]], text_col, id_col, carry=[], progress=progress)
     report = {
         "n_answers": int(len(coded)),
         "model_vs_human": agreement_table(coded[codes].to_numpy(), predicted[codes].to_numpy(), codes, labels),

@@ -196,6 +196,19 @@ def test_one_coded_answer_trains_and_evaluates_without_an_interval(tmp_path, tra
     assert "1 answers" in result.output and "interval" not in result.output and "nan" not in result.output
 
 
+def test_evaluate_shows_progress_on_many_answers_unless_quiet(tmp_path, trained_dir):
+    coded = pd.read_csv(CODED, dtype=str)
+    many = pd.concat([coded.assign(response_id=coded["response_id"] + f"-{k}") for k in range(3)])  # 1,161
+    many.to_csv(tmp_path / "many.csv", index=False)
+    result = run("evaluate", trained_dir, "--data", tmp_path / "many.csv", *COLS)
+    assert result.exit_code == 0, result.output
+    answered = int(many["answer"].fillna("").str.strip().ne("").sum())  # empty answers are not tagged
+    assert "tagging: 100%|" in result.output and f"{answered}/{answered}" in result.output
+    result = run("evaluate", trained_dir, "--data", tmp_path / "many.csv", *COLS, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "tagging" not in result.output and f"Model vs many.csv: {len(many)} answers" in result.output
+
+
 def test_review_margin_is_set_at_training_and_routes_answers(tmp_path, codebook):
     out = tmp_path / "m"
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, *COLS, "--out", out, "--quiet",
