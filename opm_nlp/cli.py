@@ -187,7 +187,7 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
                f"to {out} ({what}).")
 
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".parquet")
+TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm", ".parquet")
 
 
 @codebook.command("import")

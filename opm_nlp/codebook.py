@@ -351,6 +351,10 @@ def parse_codebook(text: str, source: str = "codebook") -> Codebook:
     return Codebook.from_dict(data, source=source, lines=_code_lines(text))
 
 
+IMPORTABLE = {".qdc": "a REFI-QDA codebook", ".xlsx": "a spreadsheet", ".xlsm": "a spreadsheet",
+              ".csv": "a table", ".tsv": "a table", ".parquet": "a table"}  # what 'codebook import' reads
+
+
 def load_codebook(path: str | Path) -> Codebook:
     """Read and validate a codebook YAML file.
 
@@ -370,6 +374,10 @@ def load_codebook(path: str | Path) -> Codebook:
         the file, the line or code, and what to change.
     """
     path = Path(path)
+    if path.suffix.lower() in IMPORTABLE:
+        raise CodebookError(
+            f"{path}: a codebook is read from YAML; this is {IMPORTABLE[path.suffix.lower()]}. Convert it once "
+            f"with: opm-nlp codebook import {path} --out codebook/{slugify(path.stem)}.yaml, then use that file.")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

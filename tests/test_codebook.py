@@ -91,3 +91,14 @@ def test_an_imported_placeholder_definition_is_not_learned_from():
         {"id": "a", "label": "Goals", "definition": no_definition("codes.xlsx"), "examples": ["set a goal"]},
         {"id": "b", "label": "Plans", "definition": "Written plans."}]})
     assert cb.examples() == [("set a goal", "a"), ("Goals", "a"), ("Plans. Written plans.", "b")]
+
+
+@pytest.mark.parametrize("name, kind", [("Our Codes.xlsx", "a spreadsheet"), ("nvivo.qdc", "a REFI-QDA codebook")])
+def test_a_codebook_in_another_format_says_how_to_convert_it(tmp_path, name, kind):
+    path = tmp_path / name
+    path.write_bytes(b"PK")
+    stem = "our_codes" if name.endswith("xlsx") else "nvivo"
+    with pytest.raises(CodebookError) as caught:
+        load_codebook(path)
+    assert str(caught.value) == (f"{path}: a codebook is read from YAML; this is {kind}. Convert it once with: "
+                                 f"opm-nlp codebook import {path} --out codebook/{stem}.yaml, then use that file.")
