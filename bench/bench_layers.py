@@ -68,7 +68,7 @@ def cross_validate(train: pd.DataFrame, ids: list[str]) -> None:
             table = _Table(dict(zip(texts, features)))
             predicted = np.zeros_like(Y)
             for fit_rows, score_rows in splits:
-                clf = EmbeddingClassifier(embedder=table, C_embedding=C)
+                clf = EmbeddingClassifier(embedder=table, C_embedding=C, sentences=False)  # whole answers, as measured
                 clf.fit([texts[i] for i in fit_rows], Y[fit_rows])
                 predicted[score_rows] = clf.predict([texts[i] for i in score_rows])
             micro, macro = _f1(Y, predicted, ids)

@@ -95,9 +95,10 @@ def summarise(name: str, Y: np.ndarray, predicted: np.ndarray, codes: list[str],
 
 
 def run_default(train, test, codebook, backend="onnx-int8", context_col=None, cache=False,
-                examples=True, fine_tune=None) -> tuple[dict, CodingModel]:
+                examples=True, fine_tune=None, sentences=True) -> tuple[dict, CodingModel]:
     start = time.perf_counter()
-    model = CodingModel(codebook, backend=backend, cache=cache, codebook_examples=examples, fine_tune=fine_tune)
+    model = CodingModel(codebook, backend=backend, cache=cache, codebook_examples=examples, fine_tune=fine_tune,
+                        sentences=sentences)
     model.fit(train, "text", context_col=context_col)
     seconds = time.perf_counter() - start
     contexts = None if context_col is None else test[context_col].astype(str).tolist()
@@ -106,6 +107,7 @@ def run_default(train, test, codebook, backend="onnx-int8", context_col=None, ca
     epochs = model.metadata["embedding"]["fine_tune_epochs"]
     name = (f"opm-nlp default ({backend}{', question as context' if context_col else ''}"
             f"{', without codebook examples' if not examples else ''}"
+            f"{', whole answers only' if not sentences else ''}"
             f"{f', fine-tuned {epochs} epochs' if epochs else ', network frozen'})")
     return summarise(name, test[codebook.ids].to_numpy(), predicted, codebook.ids, seconds, proba), model
 
@@ -201,6 +203,8 @@ def main() -> None:
     parser.add_argument("--context", action="store_true", help="also run with the survey question as context")
     parser.add_argument("--frozen", action="store_true",
                         help="also run with the network kept frozen (train --no-fine-tune); with --context, also both")
+    parser.add_argument("--whole-answers", action="store_true",
+                        help="also run without scoring sentences (train --no-sentence-scores); with --frozen, also both")
     parser.add_argument("--references", action="store_true", help="also run the reference methods")
     parser.add_argument("--curve", action="store_true", help="also draw the learning curve")
     parser.add_argument("--draws", type=int, default=3)
@@ -227,10 +231,16 @@ def main() -> None:
         print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
     if args.frozen:
         for context_col in [None] + (["question"] if args.context else []):
-            result, _ = run_default(train, test, codebook, context_col=context_col, fine_tune=0)
-            results.append(result)
-            print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
-                  f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+            for sentences in [True] + ([False] if args.whole_answers else []):
+                result, _ = run_default(train, test, codebook, context_col=context_col, fine_tune=0, sentences=sentences)
+                results.append(result)
+                print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
+                      f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+    if args.whole_answers:
+        result, _ = run_default(train, test, codebook, sentences=False)
+        results.append(result)
+        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
+              f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
     if args.references:
         results += run_references(train, test, codebook)
     curve = learning_curve(train, test, codebook, [0, 50, 100, 200, 400, 800, len(train)], args.draws,

@@ -150,11 +150,15 @@ class CodingModel:
         seconds, the saved model grows by ~40 MB, and tagging runs the network twice. Default (``None``):
         two epochs when there are at least :data:`~opm_nlp.finetune.MIN_ANSWERS` coded answers and
         the embedding model can be fine-tuned, else 0; :meth:`fine_tune_epochs` says which.
+    sentences : bool
+        Also score each sentence of an answer of several sentences, and learn from the best sentence's
+        score (:class:`~opm_nlp.classifier.EmbeddingClassifier`).
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
                  review_margin: float = 0.15, backend: str = DEFAULT_BACKEND, cache: bool = True,
-                 codebook_examples: bool = True, embedding_layers: int | None = None, fine_tune: int | None = None):
+                 codebook_examples: bool = True, embedding_layers: int | None = None, fine_tune: int | None = None,
+                 sentences: bool = True):
         if method not in METHODS:
             raise ModelError(f"Unknown method '{method}'. Use one of {list(METHODS)}.")
         if fine_tune and method != "embedding":
@@ -172,6 +176,7 @@ class CodingModel:
         self.codebook_examples = codebook_examples
         self.embedding_layers = embedding_layers
         self.fine_tune = fine_tune
+        self.sentences = sentences
         self.classifier = None
         self.metadata: dict = {}
         self._embedder = None
@@ -195,7 +200,7 @@ class CodingModel:
         if self.method == "keyword":
             return KeywordClassifier([code.keywords for code in self.codebook.codes])
         return EmbeddingClassifier(embedder=self.embedder, fine_tune=self.fine_tune_epochs(n_answers),
-                                   fine_tune_model=self.embedding_model)
+                                   fine_tune_model=self.embedding_model, sentences=self.sentences)
 
     def fine_tune_epochs(self, n_answers: int) -> int:
         """Epochs of fine-tuning that training on ``n_answers`` coded answers will run (see ``fine_tune``)."""
@@ -280,7 +285,7 @@ class CodingModel:
             "review_margin": self.review_margin,
             "context_col": context_col if self.method == "embedding" else None,
             "training": {
-                "answers": int(len(X)),
+                "answers": len(X),
                 "empty_answers_skipped": int((~usable).sum()),
                 "sources": sources or [],
                 "positives": {c: int(p) for c, p in zip(self.codebook.ids, positives)},
@@ -307,7 +312,8 @@ class CodingModel:
         if self.method != "embedding":
             return None
         return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256,
-                "backend": self.backend, "layers": self.embedder.layers, "fine_tune_epochs": self.classifier.fine_tune}
+                "backend": self.backend, "layers": self.embedder.layers, "fine_tune_epochs": self.classifier.fine_tune,
+                "sentences": bool(getattr(self.classifier, "sentence_view_", False))}
 
     def _cv_metrics(self, Y: np.ndarray) -> dict | None:
         scores = getattr(self.classifier, "oof_scores_", None)
@@ -486,7 +492,8 @@ class CodingModel:
                     review_margin=float(metadata.get("review_margin", 0.15)),
                     backend=backend or embedding.get("backend") or DEFAULT_BACKEND, cache=cache,
                     embedding_layers=int(embedding.get("layers", 1)),  # models from before layers: one
-                    fine_tune=int(embedding.get("fine_tune_epochs", 0)))
+                    fine_tune=int(embedding.get("fine_tune_epochs", 0)),
+                    sentences=bool(embedding.get("sentences", False)))  # models from before: whole answers
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
             model.classifier = joblib.load(folder / "classifier.joblib")

@@ -81,16 +81,46 @@ def _logistic(C: float, balanced: bool = True, liblinear: bool = True) -> Logist
                               solver="liblinear" if liblinear else "lbfgs")
 
 
-def _view_scores(X, y: np.ndarray, folds: np.ndarray, C: float, liblinear: bool):
-    """One code, one feature view: out-of-fold decision values, and the model refitted on all answers."""
+def _view_scores(X, y: np.ndarray, folds: np.ndarray, C: float, liblinear: bool, sentences=None):
+    """One code, one feature view: out-of-fold decision values, and the model refitted on all answers.
+
+    With ``sentences`` (see :func:`_best_sentence`), also the out-of-fold score of each answer's best
+    sentence; else None.
+    """
     oof = np.zeros(X.shape[0])
+    best = None if sentences is None else np.zeros(X.shape[0])
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         if y[train].min() == y[train].max():  # this part has no positives (or no negatives)
             oof[test] = 10.0 if y[train].max() == 1 else -10.0
+            if best is not None:
+                best[test] = oof[test]
             continue
-        oof[test] = _logistic(C, liblinear=liblinear).fit(X[train], y[train]).decision_function(X[test])
-    return oof, _logistic(C, liblinear=liblinear).fit(X, y)
+        model = _logistic(C, liblinear=liblinear).fit(X[train], y[train])
+        oof[test] = model.decision_function(X[test])
+        if best is not None:
+            best[test] = _best_sentence(model, oof[test], *sentences, rows=test)
+    return oof, _logistic(C, liblinear=liblinear).fit(X, y), best
+
+
+def _best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.ndarray,
+                   rows: np.ndarray | None = None) -> np.ndarray:
+    """Each answer's score by its best sentence: a theme one sentence of a long answer carries.
+
+    ``S`` holds the embeddings of the sentences of the answers that have two or more, ``owner`` the
+    answer (row) of each; ``answer_scores`` are ``model``'s scores of the answers (of those ``rows``, a
+    boolean mask, selects), kept for answers of one sentence.
+    """
+    out = np.array(answer_scores, dtype=np.float64)
+    if rows is not None:
+        keep = rows[owner]
+        S, owner = S[keep], (np.cumsum(rows) - 1)[owner[keep]]  # answer row -> its place among the rows
+    if len(owner):
+        best = np.full(len(out), -np.inf)
+        np.maximum.at(best, owner, model.decision_function(S))
+        several = np.isfinite(best)
+        out[several] = best[several]
+    return out
 
 
 def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
@@ -105,11 +135,18 @@ def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
     return oof, _logistic(1.0, balanced=False, liblinear=False).fit(Z, y)
 
 
-def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding, fine_tuned=None):
-    """One code's views and stackers; ``fine_tuned`` (optional) is a third view's out-of-fold scores."""
-    lexical_oof, lexical = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
-    embedding_oof, embedding = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False)
-    views = np.column_stack([lexical_oof, embedding_oof] + ([] if fine_tuned is None else [fine_tuned]))
+def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding, fine_tuned=None, sentences=None):
+    """One code's views and stackers.
+
+    ``sentences`` (optional; ``(S, owner)``, see :func:`_best_sentence`) adds the view of each answer's
+    best sentence under the embedding regression; ``fine_tuned`` (optional) is the fine-tuned network's
+    out-of-fold scores, a further view.
+    """
+    lexical_oof, lexical, _ = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
+    embedding_oof, embedding, best = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False,
+                                                  sentences=sentences)
+    views = np.column_stack([lexical_oof, embedding_oof] + ([] if best is None else [best])
+                            + ([] if fine_tuned is None else [fine_tuned]))
     oof, stacker = _stack(views, y, folds)
     return views, oof, (lexical, embedding, stacker)
 
@@ -140,8 +177,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     other_codes : bool
         Let each code's stacker also see the summed probability of the other codes (out of fold), so
         that generic codes can learn that they apply when nothing more specific does.
+    sentences : bool
+        Also score each sentence of an answer of several sentences with the code's embedding
+        regression (trained on whole answers), and give the stacker the best sentence's score as a
+        further view: a theme carried by one sentence of a long answer is diluted in the whole
+        answer's embedding. Costs embedding those sentences at training and tagging.
     fine_tune : int
-        Epochs of fine-tuning the embedding network itself on the coded answers, as a third view
+        Epochs of fine-tuning the embedding network itself on the coded answers, as a further view
         (:mod:`opm_nlp.finetune`); 0 (the default) leaves it frozen. Needs PyTorch, and minutes of training.
     fine_tune_model : str, optional
         The network to fine-tune (an embedding model id or local folder); default the packaged
@@ -165,6 +207,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         Whether the model was fitted with a context (e.g. the survey question) beside each answer.
     fine_tuned_ : FineTunedHead or None
         The network fine-tuned on all training answers, when ``fine_tune`` > 0.
+    sentence_view_ : bool
+        Whether the model scores sentences (``sentences``; False for models saved before it existed).
 
     Examples
     --------
@@ -174,13 +218,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
-                 other_codes: bool = True, fine_tune: int = 0, fine_tune_model: str | None = None, cv: int = 5,
-                 n_jobs: int | None = None, random_state: int = 0):
+                 other_codes: bool = True, sentences: bool = True, fine_tune: int = 0,
+                 fine_tune_model: str | None = None, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
         self.embedder = embedder
         self.C_lexical = C_lexical
         self.C_embedding = C_embedding
         self.char_ngrams = char_ngrams
         self.other_codes = other_codes
+        self.sentences = sentences
         self.fine_tune = fine_tune
         self.fine_tune_model = fine_tune_model
         self.cv = cv
@@ -249,6 +294,22 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         counts.sum_duplicates()
         return tfidf.transform(counts, copy=False)
 
+    def _sentences(self, texts: list[str], contexts, progress: str | None = None):
+        """``(S, owner)``: embeddings of the sentences of the answers that have two or more, and the
+        row of the answer each belongs to (see :func:`_best_sentence`)."""
+        from opm_nlp.segment import sentences
+
+        pieces, owner = [], []
+        for row, parts in enumerate(sentences(texts)):
+            if len(parts) > 1:
+                pieces += parts
+                owner += [row] * len(parts)
+        owner = np.asarray(owner, dtype=np.int64)
+        if not pieces:
+            return np.zeros((0, 1)), owner
+        context = None if contexts is None else [contexts[row] for row in owner]
+        return self._embedding(pieces, context, progress=progress), owner
+
     def _embedding(self, texts: list[str], contexts, progress: str | None = None) -> np.ndarray:
         embedder = self._embedder()
         showing = getattr(embedder, "show_progress", None)
@@ -309,6 +370,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
         X_embedding = self._embedding(texts, contexts, progress="embedding answers" if progress else None)
+        self.sentence_view_ = bool(self.sentences)
+        sentences = (self._sentences(texts, contexts, progress="embedding sentences" if progress else None)
+                     if self.sentence_view_ else None)
         fine_tuned = self._fine_tune(texts, Y, contexts, progress)
         # a code needs two positives and two negatives to be learned at all; the others score their prior
         positives = Y.sum(axis=0)
@@ -321,7 +385,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         # copy-on-write memmaps: liblinear needs writeable arrays, joblib shares large ones read-only
         fitted = Parallel(n_jobs=jobs, mmap_mode="c", return_as="generator")(
             delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding,
-                               None if fine_tuned is None else fine_tuned[:, j])
+                               None if fine_tuned is None else fine_tuned[:, j], sentences)
             for j in learnable)
         results = list(tqdm(fitted, total=len(learnable), desc="learning codes", unit="code", disable=not progress))
         oof_scores = np.tile(self.prior_, (n, 1))
@@ -398,9 +462,12 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             fine_tuned = fine_tuned.decision_function(
                 self._with_context(texts, contexts), backend="torch" if getattr(embedder, "backend", None) == "torch"
                 else "onnx", cache=getattr(embedder, "cache", True))
+        sentences = self._sentences(texts, contexts) if getattr(self, "sentence_view_", False) else None
         views = {}
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
-            views[j] = np.column_stack([lexical.decision_function(X_lexical), embedding.decision_function(X_embedding)]
+            scores = embedding.decision_function(X_embedding)
+            views[j] = np.column_stack([lexical.decision_function(X_lexical), scores]
+                                       + ([] if sentences is None else [_best_sentence(embedding, scores, *sentences)])
                                        + ([] if fine_tuned is None else [fine_tuned[:, j]]))
             out[:, j] = stacker.predict_proba(views[j])[:, 1]
         others = _others(out)

@@ -302,11 +302,14 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
               help="Also fine-tune the embedding network on the coded answers (better suggestions; minutes of "
                    "training instead of seconds, a ~40 MB larger model, slower tagging; needs PyTorch). "
                    "Default: on from 1,000 coded answers.")
+@click.option("--no-sentence-scores", is_flag=True,
+              help="Score whole answers only, not also each sentence of a longer answer (faster tagging of "
+                   "long answers; themes carried by one sentence of a long answer are found less often).")
 @backend_options
 @quiet_option
 def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
-          embedding_model, embedding_layers, context_col, review_margin, no_codebook_examples, fine_tune, backend,
-          no_cache, quiet) -> None:
+          embedding_model, embedding_layers, context_col, review_margin, no_codebook_examples, fine_tune,
+          no_sentence_scores, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
 
     The embedding method also learns from the codebook's examples and definitions, which carry the
@@ -332,7 +335,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
                         cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin,
-                        embedding_layers=embedding_layers, fine_tune=epochs)
+                        embedding_layers=embedding_layers, fine_tune=epochs, sentences=not no_sentence_scores)
     if not data_paths:
         if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "

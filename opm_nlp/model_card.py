@@ -38,9 +38,13 @@ def render_model_card(model: CodingModel) -> str:
             "regression on each, stacked into a calibrated probability that also weighs how strongly the other "
             "codes apply; per-code thresholds chosen by cross-validation.",
         ]
+        if emb.get("sentences"):
+            lines.append("- Answers of several sentences are also scored sentence by sentence with each code's "
+                         "embedding regression; the best sentence's score is a further view, so that a theme one "
+                         "sentence of a long answer carries is not diluted in the whole answer.")
         epochs = int(emb.get("fine_tune_epochs", 0))
         if epochs:
-            lines.append(f"- A third view per code: the embedding network itself fine-tuned on the coded answers "
+            lines.append(f"- A further view per code: the embedding network itself fine-tuned on the coded answers "
                          f"({epochs} epochs) with a multi-label head; the stacker learned how far to trust it from "
                          "networks that had not seen the answers they scored. Tagging runs that network too (ONNX, "
                          "float32).")

@@ -177,3 +177,42 @@ def test_fast_character_ngrams_give_sklearns_matrix():
     assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)
     assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)  # again, from its cache
     assert "_word_ngrams" not in clf.__getstate__()
+
+
+class _Linear:
+    def __init__(self, w):
+        self.w = np.asarray(w, dtype=float)
+
+    def decision_function(self, X):
+        return np.asarray(X) @ self.w
+
+
+def test_best_sentence_scores_answers_of_several_sentences_by_their_best():
+    from opm_nlp.classifier import _best_sentence
+
+    model = _Linear([1.0, 0.0])
+    S = np.array([[0.2, 0], [0.9, 0], [-1.0, 0], [-0.5, 0], [3.0, 0]])  # sentences of answers 1, 1, 2, 2, 4
+    owner = np.array([1, 1, 2, 2, 4])
+    answers = np.array([0.1, 0.4, -0.8, 0.0, 1.0])  # the model's scores of the whole answers
+    assert _best_sentence(model, answers, S, owner).tolist() == [0.1, 0.9, -0.5, 0.0, 3.0]
+    rows = np.array([False, True, False, False, True])  # a fold: answers 1 and 4 only
+    assert _best_sentence(model, answers[rows], S, owner, rows=rows).tolist() == [0.9, 3.0]
+    assert _best_sentence(model, answers, S[:0], owner[:0]).tolist() == answers.tolist()
+
+
+@pytest.mark.parametrize("sentences", [True, False])
+def test_sentence_view_is_a_stacker_input_only_when_asked_for(sentences):
+    X = ["I will listen more carefully. Also, the weather was nice.", "listen actively to my students",
+         "more active listening", "be a better listener. I liked the videos.", "hear them out before answering",
+         "listen without interrupting", "start using an IDP", "use individual development plans. Great course!",
+         "IDPs for everyone", "write a mentoring plan with each student", "a written development plan",
+         "draft a mentoring compact. It was long."]
+    Y = np.array([[1, 0]] * 6 + [[0, 1]] * 6)
+    clf = EmbeddingClassifier(cv=3, other_codes=False, sentences=sentences).fit(X, Y)
+    assert clf.sentence_view_ is sentences
+    assert all(head[2].coef_.shape == (1, 3 if sentences else 2) for head in clf.heads_.values())
+    new = ["Lunch was fine. I will listen to my mentee more.", "an individual development plan"]
+    assert clf.predict(new).tolist() == [[1, 0], [0, 1]]
+    del clf.sentence_view_  # a model saved before the sentence view existed
+    if not sentences:
+        assert clf.predict(new).tolist() == [[1, 0], [0, 1]]
