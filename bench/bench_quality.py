@@ -216,31 +216,25 @@ def main() -> None:
     train, test = read_split(args.nhs, "train"), read_split(args.nhs, "test")
 
     results = []
-    for backend in filter(None, args.backends.split(",")):
-        result, _ = run_default(train, test, codebook, backend=backend)
+
+    def run(**options) -> None:
+        result, _ = run_default(train, test, codebook, **options)
         results.append(result)
         print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
               f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+
+    for backend in filter(None, args.backends.split(",")):
+        run(backend=backend)
     if args.without_examples:
-        result, _ = run_default(train, test, codebook, examples=False)
-        results.append(result)
-        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
+        run(examples=False)
     if args.context:
-        result, _ = run_default(train, test, codebook, context_col="question")
-        results.append(result)
-        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f}", file=sys.stderr)
+        run(context_col="question")
     if args.frozen:
         for context_col in [None] + (["question"] if args.context else []):
             for sentences in [True] + ([False] if args.whole_answers else []):
-                result, _ = run_default(train, test, codebook, context_col=context_col, fine_tune=0, sentences=sentences)
-                results.append(result)
-                print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
-                      f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+                run(context_col=context_col, fine_tune=0, sentences=sentences)
     if args.whole_answers:
-        result, _ = run_default(train, test, codebook, sentences=False)
-        results.append(result)
-        print(f"{result['method']}: micro {result['micro_f1']:.3f} macro {result['macro_f1']:.3f} "
-              f"ECE {result['ece_mean']:.4f} fit {result['fit_seconds']:.0f} s", file=sys.stderr)
+        run(sentences=False)
     if args.references:
         results += run_references(train, test, codebook)
     curve = learning_curve(train, test, codebook, [0, 50, 100, 200, 400, 800, len(train)], args.draws,
