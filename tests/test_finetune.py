@@ -131,7 +131,8 @@ def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
     clf = EmbeddingClassifier(cv=3, fine_tune=1).fit(X, Y)
     assert cached() == before, "the cross-fitting networks left files in the cache"
     assert isinstance(clf.fine_tuned_, FineTunedHead) and clf.fine_tuned_.epochs == 1
-    assert all(head[2].coef_.shape == (1, 3) for head in clf.heads_.values())  # lexical, embedding, fine-tuned
+    # lexical, embedding, best sentence, fine-tuned
+    assert all(head[2].coef_.shape == (1, 4) for head in clf.heads_.values())
     assert clf.predict(NEW).tolist() == [[1, 0], [0, 1]]
     proba = clf.predict_proba(NEW)
     calls = []
