@@ -36,6 +36,13 @@ from opm_nlp.codebook import (
     unique_id,
 )
 from opm_nlp.exceptions import CodebookError, DataError
+from opm_nlp.surveys import (
+    atomic_output,
+    cell_text,
+    read_table,
+    write_table,
+    write_xlsx,
+)
 
 # accepted headers for each field, after lower-casing and turning "_" and "-" into spaces
 HEADERS = {
@@ -55,14 +62,6 @@ _ITEMS = {"examples": re.compile(r"\s+\|\s+"), "keywords": re.compile(r"\s*[;,|]
 
 def _header(name: object) -> str:
     return " ".join(str(name).lower().replace("_", " ").replace("-", " ").split())
-
-
-def _text(value: object) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 def _items(value: str, field: str) -> list[str]:
@@ -117,15 +116,13 @@ def read_codebook_table(path: str | Path, name: str | None = None, sheet: str | 
         If the file cannot be read, has no column of code names, or the codes do not make a valid
         codebook (an invalid or repeated id, an unknown parent, a cycle); the message names the row.
     """
-    from opm_nlp.surveys import read_table
-
     path = Path(path)
     try:
         frame = read_table(path, encoding=encoding, sheet=sheet)
     except DataError as exc:
         raise CodebookError(str(exc)) from None
     columns, ignored = columns_of(frame, str(path))
-    cells = {field: [_text(v) for v in frame[column]] for field, column in columns.items()}
+    cells = {field: [cell_text(v) for v in frame[column]] for field, column in columns.items()}
     empty = [""] * len(frame)
 
     rows: list[tuple[int, dict[str, str]]] = []
@@ -206,7 +203,7 @@ def _about(path: Path) -> dict[str, str]:
         frame = pd.read_excel(path, sheet_name=ABOUT_SHEET, header=None, dtype=object)
     except (ValueError, KeyError, OSError):  # no such sheet
         return {}
-    return {key: _text(value) for key, value, *_ in frame.itertuples(index=False)
+    return {key: cell_text(value) for key, value, *_ in frame.itertuples(index=False)
             if key in ("name", "version", "description")} if frame.shape[1] >= 2 else {}
 
 
@@ -225,8 +222,6 @@ def codebook_table(codebook: Codebook) -> pd.DataFrame:
 
 def write_codebook_table(codebook: Codebook, path: str | Path) -> Path:
     """Write ``codebook`` as a table, one row per code: XLSX, CSV or TSV by extension, atomically."""
-    from opm_nlp.surveys import atomic_output, write_table, write_xlsx
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv", ".tsv"):

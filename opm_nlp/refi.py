@@ -51,7 +51,7 @@ from opm_nlp.codebook import (
     unique_id,
 )
 from opm_nlp.exceptions import CodebookError, DataError
-from opm_nlp.surveys import atomic_output
+from opm_nlp.surveys import atomic_output, cell_text
 
 logger = logging.getLogger(__name__)
 
@@ -370,16 +370,6 @@ class ProjectSummary:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-def _cell_text(value: object) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.generic):
-        value = value.item()
-    return str(value).strip()
-
-
 def attribute_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str) -> list[str]:
     """Columns of a tagged table that describe the respondent (wave, institution, role, ...).
 
@@ -489,7 +479,7 @@ def build_project(
     human = human_coded_mask(tagged)
     table = to_wide(tagged, codebook, text_col, id_col, format="wide", source=source)
     attributes = attribute_columns(tagged, codebook, text_col, id_col)
-    values = {column: [_cell_text(v) for v in tagged[column]] for column in attributes}
+    values = {column: [cell_text(v) for v in tagged[column]] for column in attributes}
     types = {column: _variable_type(values[column]) for column in attributes}
 
     P = f"{{{PROJECT_NS}}}"

@@ -194,6 +194,17 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str, h
             )
 
 
+def cell_text(value: object) -> str:
+    """A table cell as text: empty for a missing value, ``3`` for a whole number read as ``3.0``."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value).strip()
+
+
 def _clean_text(values: pd.Series) -> pd.Series:
     return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
 
