@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after `make setup`):
 
-    .venv/bin/python bench/bench_training_time.py [--n 10000] [--nhs DIR] [--frozen]
+    .venv/bin/python bench/bench_training_time.py [--n 10000] [--nhs DIR] [--frozen] [--whole-answers]
 
 Builds ``--n`` distinct answers from the NHS train split (../shared/data/nhs_fft), each joining two
 real answers (so about twice as long) with the union of their codes, and trains the tool's default
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--nhs", type=Path, default=ROOT.parent / "shared" / "data" / "nhs_fft")
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--frozen", action="store_true", help="train with the network frozen (--no-fine-tune)")
+    parser.add_argument("--whole-answers", action="store_true",
+                        help="score whole answers only, not also their sentences (--no-sentence-scores)")
     args = parser.parse_args()
     os.environ["OPM_NLP_CACHE_DIR"] = tempfile.mkdtemp(prefix="opm-bench-cache-")
     warnings.simplefilter("ignore")
@@ -64,10 +66,12 @@ def main() -> None:
     finetune.FineTunedHead.fit = recording_fit
     tokens = int(finetune.token_lengths(joined["text"].tolist()).sum())
     start = time.perf_counter()
-    model = CodingModel(codebook, fine_tune=0 if args.frozen else None).fit(joined, "text")
+    model = CodingModel(codebook, fine_tune=0 if args.frozen else None, sentences=not args.whole_answers)
+    model.fit(joined, "text")
     seconds = time.perf_counter() - start
     print(f"\n{len(joined):,} joined NHS answers ({tokens:,} tokens, {tokens / len(joined):.0f} per answer), "
-          f"{len(codebook)} codes: {'training with the network frozen' if args.frozen else 'default training'} "
+          f"{len(codebook)} codes: {'training with the network frozen' if args.frozen else 'default training'}"
+          f"{', whole answers only' if args.whole_answers else ''} "
           f"{seconds:.0f} s, fine-tuning "
           f"{model.metadata['embedding']['fine_tune_epochs']} epochs.\n")
     if learned:
