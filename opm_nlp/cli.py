@@ -187,9 +187,6 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
                f"to {out} ({what}).")
 
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm", ".parquet")
-
-
 @codebook.command("import")
 @click.argument("source", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -211,20 +208,22 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
       opm-nlp codebook import nvivo_codes.qdc --out codebook/mine.yaml
       opm-nlp codebook import our_codebook.xlsx --name "Mentoring changes" --out codebook/mine.yaml
     """
+    from opm_nlp.codebook import IMPORTABLE
     from opm_nlp.refi import write_codebook_yaml
 
     suffix = source.suffix.lower()
+    if suffix not in IMPORTABLE:
+        raise CodebookError(f"{source}: expected a REFI-QDA codebook (.qdc) or a spreadsheet of codes "
+                            f"({', '.join(s for s in IMPORTABLE if s != '.qdc')}), found "
+                            f"'{source.suffix or '(no extension)'}'.")
     if suffix == ".qdc":
         from opm_nlp.refi import read_qdc
 
         cb = read_qdc(source, name=name)
-    elif suffix in TABLE_SUFFIXES:
+    else:
         from opm_nlp.codebook_table import read_codebook_table
 
         cb = read_codebook_table(source, name=name, sheet=sheet)
-    else:
-        raise CodebookError(f"{source}: expected a REFI-QDA codebook (.qdc) or a spreadsheet of codes "
-                            f"({', '.join(TABLE_SUFFIXES)}), found '{source.suffix or '(no extension)'}'.")
     write_codebook_yaml(cb, out, comment=f"Imported from {source.name} by 'opm-nlp codebook import'.")
     click.echo(f"Imported {len(cb)} codes from {source} to {out}; fingerprint {cb.fingerprint}. "
                f"Check it with: opm-nlp codebook validate {out}")

@@ -352,7 +352,7 @@ def parse_codebook(text: str, source: str = "codebook") -> Codebook:
 
 
 IMPORTABLE = {".qdc": "a REFI-QDA codebook", ".xlsx": "a spreadsheet", ".xlsm": "a spreadsheet",
-              ".csv": "a table", ".tsv": "a table", ".parquet": "a table"}  # what 'codebook import' reads
+              ".csv": "a table", ".tsv": "a table", ".parquet": "a table"}  # what 'opm-nlp codebook import' reads
 
 
 def load_codebook(path: str | Path) -> Codebook:

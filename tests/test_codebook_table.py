@@ -140,7 +140,7 @@ def test_cli_import_refuses_other_files_in_one_line(tmp_path):
     result = run("codebook", "import", path, "--out", tmp_path / "x.yaml")
     assert result.exit_code == 1
     assert result.output == (f"Error: {path}: expected a REFI-QDA codebook (.qdc) or a spreadsheet of codes "
-                             f"(.csv, .tsv, .xlsx, .xlsm, .parquet), found '.txt'.\n")
+                             f"(.xlsx, .xlsm, .csv, .tsv, .parquet), found '.txt'.\n")
     assert not (tmp_path / "x.yaml").exists()
 
 
