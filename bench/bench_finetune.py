@@ -4,7 +4,7 @@ Usage (from the repository root, after `make setup`):
 
     .venv/bin/python bench/bench_finetune.py [--nhs DIR] [--epochs 0,1,2] [--sizes 400,all]
 
-The tool's pipeline (:class:`opm_nlp.bundle.CodingModel`, as `opm-nlp train [--fine-tune]`) is trained on
+The tool's pipeline (:class:`opm_nlp.model.coding_model.CodingModel`, as `opm-nlp train [--fine-tune]`) is trained on
 answers drawn from four fifths of the NHS ``train.csv`` and scored on the other fifth, with the network
 frozen (0 epochs) and fine-tuned for each number of epochs. The test split is not used. Results go in
 docs/benchmarks.md.
@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_quality import held_out_fifth, nhs_codebook, read_split  # noqa: E402
 
-from opm_nlp.bundle import CodingModel  # noqa: E402
-from opm_nlp.evaluation import agreement_table  # noqa: E402
+from opm_nlp.model.coding_model import CodingModel  # noqa: E402
+from opm_nlp.classify.metrics import agreement_table  # noqa: E402
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def main() -> None:
     import numpy as np
     from bench_quality import read_split
 
-    from opm_nlp.embedding import Embedder
+    from opm_nlp.embedding.encoder import Embedder
 
     head = getattr(joblib.load(args.model / "classifier.joblib"), "fine_tuned_", None)
     if head is None:

@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_quality import held_out_fifth, nhs_codebook, read_split  # noqa: E402
 
-from opm_nlp.bundle import CodingModel  # noqa: E402
-from opm_nlp.classifier import EmbeddingClassifier  # noqa: E402
-from opm_nlp.embedding import Embedder  # noqa: E402
-from opm_nlp.evaluation import agreement_table  # noqa: E402
+from opm_nlp.model.coding_model import CodingModel  # noqa: E402
+from opm_nlp.classify.estimator import EmbeddingClassifier  # noqa: E402
+from opm_nlp.embedding.encoder import Embedder  # noqa: E402
+from opm_nlp.classify.metrics import agreement_table  # noqa: E402
 
 #: layer sets to compare, numbered from the top (6 = the last layer of MiniLM-L6)
 LAYER_SETS = {"6 (sentence embedding)": [6], "6, 5, 4 (default)": [6, 5, 4], "6, 5, 4, 3": [6, 5, 4, 3],

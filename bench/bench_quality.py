@@ -7,7 +7,7 @@ Usage (from the repository root, after `make setup`):
 
 Data: the NHS Friends and Family Test benchmark (../shared/data/nhs_fft; fixed split, 31 codes). The
 tool's default pipeline is trained on train.csv through the same code path as `opm-nlp train`
-(:class:`opm_nlp.bundle.CodingModel`) and scored once on test.csv, beside the reference methods:
+(:class:`opm_nlp.model.coding_model.CodingModel`) and scored once on test.csv, beside the reference methods:
 TF-IDF + SVC as pxtextmining's SVC model, TF-IDF + logistic regression, and the tool's keyword
 classifier (keywords = the words of each code's label; the data set has no stem lists). The codebook
 is the labellers' published framework (definitions and example quotes; bench/nhs_codebook.py). With
@@ -33,9 +33,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from opm_nlp.bundle import CodingModel  # noqa: E402
-from opm_nlp.codebook import Codebook  # noqa: E402
-from opm_nlp.evaluation import agreement_table, f1_intervals  # noqa: E402
+from opm_nlp.model.coding_model import CodingModel  # noqa: E402
+from opm_nlp.codebook.codes import Codebook  # noqa: E402
+from opm_nlp.classify.metrics import agreement_table, f1_intervals  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from nhs_codebook import build as build_nhs_codebook  # noqa: E402

@@ -55,7 +55,7 @@ def run(command: list[str], cache_dir: Path) -> tuple[float, float]:
 ENCODE_SNIPPET = """
 import json, sys, time
 import pandas as pd
-from opm_nlp.embedding import Embedder
+from opm_nlp.embedding.encoder import Embedder
 texts = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)["answer"].tolist()
 embedder = Embedder(backend=sys.argv[2], cache=False, layers=int(sys.argv[3]))
 embedder.encode(["warm up the model"])
@@ -66,8 +66,8 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 TAG_SNIPPET = """
 import json, sys, time
-from opm_nlp.batch import tag_file
-from opm_nlp.bundle import CodingModel
+from opm_nlp.model.batch import tag_file
+from opm_nlp.model.coding_model import CodingModel
 model = CodingModel.load(sys.argv[1], backend=sys.argv[4], cache=False)
 model.embedder.encode(["warm up the model"])
 fine_tuned = getattr(model.classifier, "fine_tuned_", None)

@@ -6,9 +6,9 @@ Usage (from the repository root, after `make setup`):
 
 Builds ``--n`` distinct answers from the NHS train split (../shared/data/nhs_fft), each joining two
 real answers (so about twice as long) with the union of their codes, and trains the tool's default
-pipeline on them (:class:`opm_nlp.bundle.CodingModel`, as `opm-nlp train`) with a fresh embedding
+pipeline on them (:class:`opm_nlp.model.coding_model.CodingModel`, as `opm-nlp train`) with a fresh embedding
 cache. Prints the training time and how many answers and tokens the fine-tuned networks learned from
-(fine-tuning reads at most ``opm_nlp.finetune.MAX_TOKENS`` tokens per network). ``--frozen`` trains
+(fine-tuning reads at most ``opm_nlp.classify.finetune.MAX_TOKENS`` tokens per network). ``--frozen`` trains
 with the network frozen instead (`--no-fine-tune`), to see what the rest of training costs. No figure of
 quality: the joined answers are not real ones.
 """
@@ -43,8 +43,8 @@ def main() -> None:
     import pandas as pd
     from bench_quality import nhs_codebook, read_split
 
-    from opm_nlp import finetune
-    from opm_nlp.bundle import CodingModel
+    from opm_nlp.classify import finetune
+    from opm_nlp.model.coding_model import CodingModel
 
     codebook = nhs_codebook(args.nhs)
     train = read_split(args.nhs, "train")

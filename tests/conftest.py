@@ -34,7 +34,7 @@ def codebook():
 
 @pytest.fixture(scope="session")
 def coded(codebook) -> pd.DataFrame:
-    from opm_nlp.surveys import read_coded
+    from opm_nlp.io.tables import read_coded
 
     return read_coded(CODED, codebook, "answer", "response_id")
 
@@ -42,7 +42,7 @@ def coded(codebook) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, codebook, coded) -> Path:
     """An embedding model trained on the illustrative coded answers, saved once."""
-    from opm_nlp.bundle import CodingModel
+    from opm_nlp.model.coding_model import CodingModel
 
     folder = tmp_path_factory.mktemp("models") / "opm"
     CodingModel(codebook).fit(coded, "answer", sources=[CODED.name]).save(folder)

@@ -8,10 +8,10 @@ import time
 import pandas as pd
 import pytest
 
-from opm_nlp.batch import tag_dataframe, tag_file
-from opm_nlp.bundle import CodingModel
+from opm_nlp.model.batch import tag_dataframe, tag_file
+from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.exceptions import DataError
-from opm_nlp.surveys import read_responses
+from opm_nlp.io.tables import read_responses
 
 from .conftest import CODED, NEW_WAVE
 
@@ -141,7 +141,7 @@ def test_dask_engine_and_dataframe_api_match_the_local_run(tmp_path, trained_dir
 
 
 def test_resume_refuses_another_review_margin(tmp_path, trained_dir):
-    from opm_nlp import batch
+    from opm_nlp.model import batch
 
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     pd.read_csv(NEW_WAVE, dtype=str, keep_default_na=False).to_csv(source, index=False)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opm_nlp.bundle import CodingModel, output_columns
-from opm_nlp.codebook import parse_codebook
+from opm_nlp.model.coding_model import CodingModel, output_columns
+from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import ModelError
 
 
@@ -119,7 +119,7 @@ def test_keyword_method_needs_no_training_data_or_embeddings(codebook, coded):
 
 
 def test_fine_tuning_is_the_default_from_a_thousand_coded_answers(codebook):
-    from opm_nlp.finetune import DEFAULT_EPOCHS, MIN_ANSWERS
+    from opm_nlp.classify.finetune import DEFAULT_EPOCHS, MIN_ANSWERS
 
     model = CodingModel(codebook)
     assert MIN_ANSWERS == 1000

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from opm_nlp.classifier import (
+from opm_nlp.classify.estimator import (
     EmbeddingClassifier,
     FewExamplesWarning,
     KeywordClassifier,
@@ -188,7 +188,7 @@ class _Linear:
 
 
 def test_best_sentence_scores_answers_of_several_sentences_by_their_best():
-    from opm_nlp.classifier import _best_sentence
+    from opm_nlp.classify.estimator import _best_sentence
 
     model = _Linear([1.0, 0.0])
     S = np.array([[0.2, 0], [0.9, 0], [-1.0, 0], [-0.5, 0], [3.0, 0]])  # sentences of answers 1, 1, 2, 2, 4

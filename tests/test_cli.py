@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from opm_nlp.cli import cli
+from opm_nlp.cli.main import cli
 
 from .conftest import CODEBOOK, CODED, NEW_WAVE, ROOT
 
@@ -34,7 +34,7 @@ def test_every_command_has_help_with_an_example(command):
 
 
 def test_python_m_and_help_do_not_import_torch():
-    code = ("import sys; from opm_nlp.cli import main; sys.argv=['opm-nlp','--help'];\n"
+    code = ("import sys; from opm_nlp.cli.main import main; sys.argv=['opm-nlp','--help'];\n"
             "try: main()\nexcept SystemExit: pass\n"
             "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, 'heavy import at start-up'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -136,7 +136,7 @@ def test_demo_writes_tagged_table_and_frequencies(tmp_path):
 
 
 def test_default_model_matches_the_shipped_codebook(codebook):
-    from opm_nlp.bundle import CodingModel
+    from opm_nlp.model.coding_model import CodingModel
 
     model = CodingModel.load(ROOT / "models" / "opm_default", codebook=codebook)
     assert model.metadata["training"]["sources"] == [CODED.name]
@@ -265,7 +265,7 @@ def test_keyword_model_from_the_codebook_alone(tmp_path):
 
 
 def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path, monkeypatch):
-    from opm_nlp import finetune
+    from opm_nlp.classify import finetune
 
     monkeypatch.setattr(finetune, "MIN_ANSWERS", 300)  # the default fine-tunes from this many answers
     out = tmp_path / "ft"
@@ -319,7 +319,7 @@ def test_cache_clear_that_cannot_delete_is_one_line(tmp_path, monkeypatch):
     def refuse(*args):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("opm_nlp.cache.os.replace", refuse)
+    monkeypatch.setattr("opm_nlp.embedding.cache.os.replace", refuse)
     result = CliRunner().invoke(cli, ["cache", "clear", "--yes"])
     assert result.exit_code == 1
     assert result.output == (f"Error: Could not delete {root / 'onnx'}: Permission denied. Check that no other "

@@ -1,6 +1,6 @@
 import pytest
 
-from opm_nlp.codebook import Codebook, load_codebook, no_definition, parse_codebook
+from opm_nlp.codebook.codes import Codebook, load_codebook, no_definition, parse_codebook
 from opm_nlp.exceptions import CodebookError
 
 GOOD = """

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from opm_nlp import CodebookError, load_codebook
-from opm_nlp.cli import cli
-from opm_nlp.codebook_table import codebook_table, read_codebook_table, write_codebook_table
+from opm_nlp.cli.main import cli
+from opm_nlp.codebook.table import codebook_table, read_codebook_table, write_codebook_table
 
 from .conftest import CODEBOOK
 

@@ -5,8 +5,8 @@ import stat
 import numpy as np
 import pytest
 
-from opm_nlp import embedding
-from opm_nlp.embedding import Embedder, cache_root
+from opm_nlp.embedding import encoder as embedding
+from opm_nlp.embedding.encoder import Embedder, cache_root
 from opm_nlp.exceptions import ModelError
 
 TEXTS = ["I will listen more.", "Start using IDPs with every student this year, and revisit them.",

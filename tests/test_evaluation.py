@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import bootstrap
 from sklearn.metrics import f1_score
 
-from opm_nlp.evaluation import f1_intervals
+from opm_nlp.classify.metrics import f1_intervals
 
 
 def coded_pair(n, seed=0):

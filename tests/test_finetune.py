@@ -4,10 +4,10 @@ import re
 import numpy as np
 import pytest
 
-from opm_nlp import finetune
-from opm_nlp.classifier import EmbeddingClassifier
+from opm_nlp.classify import finetune
+from opm_nlp.classify.estimator import EmbeddingClassifier
 from opm_nlp.exceptions import DataError, ModelError
-from opm_nlp.finetune import FineTunedHead, cross_fitted
+from opm_nlp.classify.finetune import FineTunedHead, cross_fitted
 
 X = ["I will listen more carefully", "listen actively to my students", "more active listening",
      "be a better listener", "hear them out before answering", "listen without interrupting",
@@ -120,7 +120,7 @@ def test_fine_tuning_needs_a_local_mean_pooling_model():
 
 
 def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
-    from opm_nlp.embedding import cache_root
+    from opm_nlp.embedding.encoder import cache_root
 
     def cached():
         return {p.name for folder in ("fine-tuned", "onnx") if (cache_root() / folder).is_dir()

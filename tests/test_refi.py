@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from lxml import etree
 
 from opm_nlp import CodebookError, DataError, load_codebook
-from opm_nlp.cli import cli
-from opm_nlp.refi import (
+from opm_nlp.cli.main import cli
+from opm_nlp.exchange.refi import (
     CODEBOOK_NS,
     GUID_NAMESPACE,
     HUMAN_USER,
@@ -148,7 +148,7 @@ def test_import_of_a_04_namespace_codebook_from_another_tool(tmp_path):
     assert imported["other_2"].definition == "(no definition in atlas.qdc)"
 
     # what the CLI writes is a valid opm-nlp codebook
-    from opm_nlp.refi import write_codebook_yaml
+    from opm_nlp.exchange.refi import write_codebook_yaml
 
     out = write_codebook_yaml(imported, tmp_path / "atlas.yaml", comment="from ATLAS.ti")
     assert out.read_text(encoding="utf-8").startswith("# from ATLAS.ti\nname: atlas\n")
@@ -175,7 +175,7 @@ def test_slugify(text, expected):
 
 
 def test_parse_description_reads_back_what_export_writes(codebook):
-    from opm_nlp.refi import describe
+    from opm_nlp.exchange.refi import describe
 
     code = codebook["relationship_attention"]
     fields = parse_description(describe(code))

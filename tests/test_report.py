@@ -14,17 +14,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from opm_nlp.cli import cli
-from opm_nlp.codebook import parse_codebook
+from opm_nlp.cli.main import cli
+from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import DataError, SpecError
-from opm_nlp.prepost import (
+from opm_nlp.report.prepost import (
     load_prepost_spec,
     parse_prepost_spec,
     prepost_table,
     rank_biserial,
     theme_gains,
 )
-from opm_nlp.report import (
+from opm_nlp.report.build import (
     build_report,
     cooccurrence,
     default_columns,
@@ -148,7 +148,7 @@ def test_cooccurrence_counts_pairs_among_answered(table):
 
 
 def test_charts_draw_groups_at_0_and_100_percent():
-    from opm_nlp.plotting import (
+    from opm_nlp.report.plots import (
         figure_to_svg,
         plot_frequencies,
         plot_groups,
@@ -333,9 +333,9 @@ def test_default_columns_follow_the_tagged_layout():
 
 
 def test_group_column_with_too_many_values_is_refused(table, monkeypatch):
-    import opm_nlp.report
+    import opm_nlp.report.build
 
-    monkeypatch.setattr(opm_nlp.report, "MAX_GROUPS", 5)
+    monkeypatch.setattr(opm_nlp.report.build, "MAX_GROUPS", 5)
     with pytest.raises(DataError, match=r"t\.csv: column 'response_id' has 10 distinct values; --by expects a "
                                         r"grouping column with at most 5 groups"):
         build_report(table, CB, "answer", "response_id", by=["response_id"], source="t.csv")
@@ -387,7 +387,7 @@ def test_html_is_self_contained_and_escaped(written):
 
 
 def test_failed_write_leaves_no_files(tmp_path, monkeypatch):
-    import opm_nlp.surveys
+    import opm_nlp.io.tables
 
     report = build_report(small_table(), CB, "answer", "response_id", quotes=1)
     previous = tmp_path / "old"
@@ -398,7 +398,7 @@ def test_failed_write_leaves_no_files(tmp_path, monkeypatch):
         Path(path).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(opm_nlp.surveys, "write_xlsx", broken)
+    monkeypatch.setattr(opm_nlp.io.tables, "write_xlsx", broken)
     with pytest.raises(OSError, match="disk full"):
         report.write(tmp_path / "new")
     assert not (tmp_path / "new").exists()
@@ -522,7 +522,7 @@ def test_cli_report_file_without_code_columns(tmp_path):
 def test_report_help_has_an_example_and_start_up_stays_light():
     result = run("report", "--help")
     assert "Example:" in result.output and "opm-nlp report tagged.csv" in result.output
-    code = ("import sys; from opm_nlp.cli import main; sys.argv=['opm-nlp','report','--help'];\n"
+    code = ("import sys; from opm_nlp.cli.main import main; sys.argv=['opm-nlp','report','--help'];\n"
             "try: main()\nexcept SystemExit: pass\n"
             "heavy = [m for m in ('matplotlib', 'statsmodels', 'scipy', 'jinja2') if m in sys.modules]\n"
             "assert not heavy, heavy")

@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from opm_nlp.cli import cli
-from opm_nlp.codebook import parse_codebook
+from opm_nlp.cli.main import cli
+from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import DataError, ReviewError, ServerError
-from opm_nlp.provenance import (
+from opm_nlp.columns import (
     CHANGED_COL,
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
@@ -110,8 +110,8 @@ def label_studio(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tagged_wave(tmp_path_factory) -> dict:
     """24 answers of the illustrative new wave tagged by the shipped model: wave 1 = the first 16."""
-    from opm_nlp.bundle import CodingModel
-    from opm_nlp.surveys import read_responses, write_table
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.io.tables import read_responses, write_table
 
     folder = tmp_path_factory.mktemp("tagged")
     answers = read_responses(NEW_WAVE, "answer", "response_id").head(24)
@@ -143,7 +143,7 @@ def project_tasks(client, title):
 def test_label_config_lists_codes_in_tree_order_and_escapes_text():
     import xml.etree.ElementTree as ET
 
-    from opm_nlp.labelstudio import codes_in_config, label_config
+    from opm_nlp.review.labelstudio import codes_in_config, label_config
 
     cb = parse_codebook("""
 name: 'Tricky <codebook> & "quotes"'
@@ -163,7 +163,7 @@ codes:
 
 
 def test_server_down_is_one_clear_line():
-    from opm_nlp.labelstudio import connect
+    from opm_nlp.review.labelstudio import connect
 
     with pytest.raises(ServerError, match=r"Cannot reach Label Studio at http://127\.0\.0\.1:\d+ \(.*\)\. Start the server"):
         connect(f"http://127.0.0.1:{free_port()}", "some-key-123")
@@ -175,14 +175,14 @@ def test_server_down_is_one_clear_line():
     ("ftp://host", r"Label Studio URL must look like http://localhost:8080; found 'ftp://host'"),
 ])
 def test_bad_url_is_a_clear_error(url, message):
-    from opm_nlp.labelstudio import connect
+    from opm_nlp.review.labelstudio import connect
 
     with pytest.raises(ServerError, match=message):
         connect(url, "key-123456")
 
 
 def test_missing_key_is_a_clear_error():
-    from opm_nlp.labelstudio import connect
+    from opm_nlp.review.labelstudio import connect
 
     with pytest.raises(ServerError, match=r"No Label Studio API key: set LABEL_STUDIO_API_KEY"):
         connect("http://127.0.0.1:9", None)
@@ -202,7 +202,7 @@ def test_push_needs_a_codebook_or_model_and_a_tagged_file(tmp_path, tagged_wave)
 
 
 def test_uncertainty_is_one_on_the_threshold_and_for_unscored_answers():
-    from opm_nlp.review import uncertainty
+    from opm_nlp.review.common import uncertainty
 
     scores = np.array([[0.3, 0.0], [0.0, 0.99], [np.nan, np.nan], [0.65, 1.0]])
     got = uncertainty(scores, np.array([0.3, 0.6]))
@@ -294,7 +294,7 @@ def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave
         assert new_meta["training"]["positives"][code] == meta["training"]["positives"][code] + human[code]
 
     # Its scores on the reviewed answers moved towards the reviewer's codes.
-    from opm_nlp.bundle import CodingModel
+    from opm_nlp.model.coding_model import CodingModel
 
     retrained = CodingModel.load(model_dir)
     before = tagged.set_index("response_id").loc[pulled["response_id"]]
@@ -325,7 +325,7 @@ def test_pushing_again_adds_nothing_and_a_later_wave_adds_only_new_answers(label
 
 
 def test_wrong_key_is_one_line_and_never_shows_the_key(label_studio, tagged_wave):
-    from opm_nlp.labelstudio import connect
+    from opm_nlp.review.labelstudio import connect
 
     wrong = "wrong-" + secrets.token_hex(8)
     with pytest.raises(ServerError, match=r"Label Studio at http://127\.0\.0\.1:\d+ refused the API key \(HTTP 401\)\. "
@@ -341,7 +341,7 @@ def test_wrong_key_is_one_line_and_never_shows_the_key(label_studio, tagged_wave
 
 
 def test_pull_unknown_project_and_other_codebook_are_clear_errors(tmp_path, label_studio, tagged_wave):
-    from opm_nlp.labelstudio import connect, pull_reviews
+    from opm_nlp.review.labelstudio import connect, pull_reviews
 
     server = connect(label_studio["url"], label_studio["key"])
     with pytest.raises(ReviewError, match=r"No project titled 'Nope' on http://127\.0\.0\.1:\d+\. Projects there: "
@@ -362,7 +362,7 @@ def test_pull_unknown_project_and_other_codebook_are_clear_errors(tmp_path, labe
 
 
 def test_server_accepts_the_interface_of_a_tricky_codebook(label_studio):
-    from opm_nlp.labelstudio import label_config
+    from opm_nlp.review.labelstudio import label_config
 
     cb = parse_codebook("""
 name: 'Tricky <codebook> & "quotes"'
@@ -379,8 +379,8 @@ codes:
 def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
     from openpyxl import load_workbook
 
-    from opm_nlp.review import keep_reviewed
-    from opm_nlp.surveys import read_coded
+    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.io.tables import read_coded
 
     source = tagged_wave["tagged"].head(12).copy()
     source.loc[0, "answer"] = "=HYPERLINK(\"http://x\")"
@@ -454,8 +454,8 @@ def meta_before_goal(kept: pd.DataFrame) -> int:
 
 
 def test_review_agreement_counts_kept_added_removed_and_kappa():
-    from opm_nlp.evaluation import cohen_kappa
-    from opm_nlp.review import review_agreement
+    from opm_nlp.classify.metrics import cohen_kappa
+    from opm_nlp.review.common import review_agreement
 
     cb = parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}, {id: b, label: B, definition: d}]")
     frame = pd.DataFrame({
@@ -473,7 +473,7 @@ def test_review_agreement_counts_kept_added_removed_and_kappa():
 
 
 def test_bad_reviewed_value_and_missing_suggestion_are_clear_errors():
-    from opm_nlp.review import keep_reviewed, review_agreement
+    from opm_nlp.review.common import keep_reviewed, review_agreement
 
     cb = parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}]")
     frame = pd.DataFrame({"id": ["1", "2"], "text": ["u", "v"], REVIEWED_COL: [1, "maybe"], "a": [1, 0]})

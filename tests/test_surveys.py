@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from opm_nlp.codebook import parse_codebook
+from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import DataError
-from opm_nlp.surveys import (
+from opm_nlp.io.tables import (
     combine_coded,
     read_coded,
     read_responses,

@@ -21,9 +21,9 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     dict
         Paths of the two files (``tagged``, ``frequencies``) and ``summary_text`` for the terminal.
     """
-    from opm_nlp.bundle import REVIEW_COL, CodingModel
-    from opm_nlp.summary import theme_frequencies
-    from opm_nlp.surveys import read_responses, write_table
+    from opm_nlp.model.coding_model import REVIEW_COL, CodingModel
+    from opm_nlp.report.summary import theme_frequencies
+    from opm_nlp.io.tables import read_responses, write_table
 
     if not (model_dir / "metadata.json").is_file():
         raise ModelError(f"The default model is missing from {model_dir}; rebuild it with: make model")

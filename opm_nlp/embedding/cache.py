@@ -1,6 +1,6 @@
 """What opm-nlp keeps in its cache folder, and clearing it.
 
-Everything under :func:`~opm_nlp.embedding.cache_root` is rebuilt when next needed, so deleting it only
+Everything under :func:`~opm_nlp.embedding.encoder.cache_root` is rebuilt when next needed, so deleting it only
 costs time. It grows with use: each fine-tuned model that tags answers adds its network (~90 MB) and
 that network's ONNX export (~90 MB), and the embeddings of every answer embedded are kept. The
 embeddings are derived from survey answers, so a project that ends may want them gone.
@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from opm_nlp.embedding import cache_root
+from opm_nlp.embedding.encoder import cache_root
 from opm_nlp.exceptions import OpmNlpError
 
 #: The folders opm-nlp writes under the cache root, and what each holds. Nothing else there is touched.

@@ -13,7 +13,7 @@ labels (``Goal setting`` -> ``goal_setting``). ``parent`` names another code by 
 
 Examples
 --------
->>> from opm_nlp.codebook_table import read_codebook_table, write_codebook_table
+>>> from opm_nlp.codebook.table import read_codebook_table, write_codebook_table
 >>> cb = read_codebook_table("codes.xlsx")  # doctest: +SKIP
 >>> write_codebook_table(cb, "codes_again.xlsx")  # doctest: +SKIP
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from opm_nlp.codebook import (
+from opm_nlp.codebook.codes import (
     CODE_KEYS,
     ID_RE,
     Codebook,
@@ -36,7 +36,7 @@ from opm_nlp.codebook import (
     unique_id,
 )
 from opm_nlp.exceptions import CodebookError, DataError
-from opm_nlp.surveys import (
+from opm_nlp.io.tables import (
     atomic_output,
     cell_text,
     read_table,

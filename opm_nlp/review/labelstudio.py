@@ -32,17 +32,17 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from opm_nlp.bundle import SUGGESTED_COL, UNCERTAIN_COL
-from opm_nlp.codebook import Codebook
+from opm_nlp.model.coding_model import SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError, ServerError
-from opm_nlp.provenance import (
+from opm_nlp.columns import (
     CHANGED_COL,
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
     REVIEWED_COL,
     REVIEWER_COL,
 )
-from opm_nlp.review import UNCERTAINTY_COL, split_codes, uncertainty
+from opm_nlp.review.common import UNCERTAINTY_COL, split_codes, uncertainty
 
 logger = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
     server : LabelStudioServer
         From :func:`connect`.
     tagged, scores
-        From :func:`opm_nlp.review.read_tagged`.
+        From :func:`opm_nlp.review.common.read_tagged`.
     codebook : Codebook
         The codebook the answers were tagged with; an existing project must use the same code ids.
     project : str
@@ -364,7 +364,7 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
     text_col, id_col : str
         Answer and id columns (their names are kept so ``pull`` writes the same columns).
     model_version : str
-        Stamped on every prediction (see :func:`opm_nlp.review.model_version`).
+        Stamped on every prediction (see :func:`opm_nlp.review.common.model_version`).
     thresholds : ndarray
         Per-code thresholds, to measure uncertainty.
 

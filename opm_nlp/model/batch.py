@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from opm_nlp.bundle import REVIEW_COL, CodingModel, resolve_carry
+from opm_nlp.model.coding_model import REVIEW_COL, CodingModel, resolve_carry
 from opm_nlp.exceptions import DataError, OpmNlpError
-from opm_nlp.surveys import (
+from opm_nlp.io.tables import (
     _FORMULA_START,
     _cell,
     _kind,

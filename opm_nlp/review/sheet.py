@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.bundle import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
-from opm_nlp.codebook import Codebook
+from opm_nlp.model.coding_model import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
-from opm_nlp.provenance import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
-from opm_nlp.review import UNCERTAINTY_COL, uncertainty
-from opm_nlp.surveys import add_sheet, atomic_output
+from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
+from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
+from opm_nlp.io.tables import add_sheet, atomic_output
 
 ANSWERS_SHEET = "answers"
 CODEBOOK_SHEET = "codebook"

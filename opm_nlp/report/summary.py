@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from opm_nlp.codebook import Codebook
+from opm_nlp.codebook.codes import Codebook
 
 
 def theme_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str) -> pd.DataFrame:
     """Respondents per code, as in the OPM study's table (unique respondents per category).
 
-    The counts are :func:`opm_nlp.report.frequency_table`'s, without intervals or provenance.
+    The counts are :func:`opm_nlp.report.build.frequency_table`'s, without intervals or provenance.
 
     Parameters
     ----------
@@ -26,7 +26,7 @@ def theme_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str) ->
     DataFrame
         Index: code ids. Columns: label, respondents, pct_of_answered, pct_of_all (rounded to 0.1).
     """
-    from opm_nlp.report import frequency_table
+    from opm_nlp.report.build import frequency_table
 
     full = frequency_table(table, codebook, text_col)
     out = full[["label", "respondents", "pct_of_answered", "pct_of_all"]].copy()

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 #: Chosen on a held-out fifth of the NHS train split (docs/benchmarks.md): two epochs beat one.
 DEFAULT_EPOCHS = 2
-#: :class:`~opm_nlp.bundle.CodingModel` fine-tunes by default from this many coded answers: with
+#: :class:`~opm_nlp.model.coding_model.CodingModel` fine-tunes by default from this many coded answers: with
 #: thousands it gained on every NHS check (docs/benchmarks.md); with ~400 the gain was within noise, for
 #: minutes more training.
 MIN_ANSWERS = 1000
@@ -46,7 +46,7 @@ TRAIN_MAX_LENGTH = 128
 
 def check_model(model: str | None) -> Path:
     """The local folder of a model that can be fine-tuned (mean pooling), or a :class:`ModelError`."""
-    from opm_nlp.embedding import _mean_pooling, resolve_model_path
+    from opm_nlp.embedding.encoder import _mean_pooling, resolve_model_path
 
     model_id, folder = resolve_model_path(model)
     if folder is None or not _mean_pooling(folder):
@@ -78,7 +78,7 @@ class FineTunedHead:
     Parameters
     ----------
     model : str, optional
-        Embedding model id or local folder (as :class:`~opm_nlp.embedding.Embedder`); it must be a
+        Embedding model id or local folder (as :class:`~opm_nlp.embedding.encoder.Embedder`); it must be a
         local mean-pooling model. Default the packaged all-MiniLM-L6-v2.
     epochs : int
         Passes over the answers.
@@ -108,7 +108,7 @@ class FineTunedHead:
 
     def _network(self):
         """The tokenizer and the network with its initial (pretrained) weights."""
-        from opm_nlp.embedding import _quiet_hf
+        from opm_nlp.embedding.encoder import _quiet_hf
 
         folder = check_model(self.model)
         _quiet_hf()
@@ -192,7 +192,7 @@ class FineTunedHead:
         if backend == "torch":
             pooled = self._torch_embeddings(texts)
         else:
-            from opm_nlp.embedding import Embedder
+            from opm_nlp.embedding.encoder import Embedder
 
             embedder = getattr(self, "_embedder", None)
             if embedder is None:
@@ -211,7 +211,7 @@ class FineTunedHead:
     def _torch_embeddings(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
-        from opm_nlp.embedding import _in_input_order, _max_seq_length
+        from opm_nlp.embedding.encoder import _in_input_order, _max_seq_length
 
         tokenizer, network = self._load()
         max_length = _max_seq_length(check_model(self.model))
@@ -244,7 +244,7 @@ class FineTunedHead:
         """
         from safetensors.numpy import save_file
 
-        from opm_nlp.embedding import _WEIGHT_FILES, cache_root
+        from opm_nlp.embedding.encoder import _WEIGHT_FILES, cache_root
 
         parent = cache_root() / "fine-tuned"
         folder = parent / self.weights_sha256[:16]
@@ -285,7 +285,7 @@ class FineTunedHead:
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(model: str | None):
-    from opm_nlp.embedding import _quiet_hf
+    from opm_nlp.embedding.encoder import _quiet_hf
 
     _quiet_hf()
     from transformers import AutoTokenizer

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook import Codebook
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 
 logger = logging.getLogger(__name__)

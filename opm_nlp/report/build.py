@@ -9,12 +9,12 @@ and ``theme_frequencies.csv`` atomically.
 The unit counted is the respondent (one row); a code counts only for respondents who answered (an
 empty answer carries no theme), and percentages are given of those who answered and of all respondents.
 Every table states what it rests on: how many of its answers a person coded or reviewed, and how many
-carry only model suggestions (:func:`opm_nlp.provenance.human_coded_mask`).
+carry only model suggestions (:func:`opm_nlp.columns.human_coded_mask`).
 
 Examples
 --------
 >>> from opm_nlp import load_codebook
->>> from opm_nlp.report import build_report, frequency_table
+>>> from opm_nlp.report.build import build_report, frequency_table
 >>> codebook = load_codebook("codebook/opm_behavior_change.yaml")                  # doctest: +SKIP
 >>> frequency_table(tagged, codebook, "answer")                                   # doctest: +SKIP
 >>> build_report(tagged, codebook, "answer", "response_id", by=["institution"],
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook import Codebook
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 
 logger = logging.getLogger(__name__)
 
-from opm_nlp.provenance import SCORE_PREFIX
+from opm_nlp.columns import SCORE_PREFIX
 
 CONFIDENCE = 0.95
 #: A --by or --wave column with more distinct values than this is not a grouping column.
@@ -56,7 +56,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
                   code_col: str | None = None, source: str = "the table") -> pd.DataFrame:
     """Check a tagged or coded table and bring it to the wide house format for reporting.
 
-    Code columns become 0/1 integers (see :func:`opm_nlp.surveys.to_wide`) and ``score_<code>``
+    Code columns become 0/1 integers (see :func:`opm_nlp.io.tables.to_wide`) and ``score_<code>``
     columns, when present, become numbers.
 
     Raises
@@ -64,7 +64,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
     DataError
         If the id, text or code columns are missing or malformed, or a score is not a number.
     """
-    from opm_nlp.surveys import to_wide
+    from opm_nlp.io.tables import to_wide
 
     table = to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
     for code_id in codebook.ids:
@@ -86,7 +86,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
 def read_report_input(path: str | Path, codebook: Codebook, text_col: str, id_col: str,
                       encoding: str | None = None, format: str = "auto", code_col: str | None = None) -> pd.DataFrame:
     """Read a tagged or coded file (CSV, XLSX, Parquet) and :func:`prepare_table` it."""
-    from opm_nlp.surveys import read_table
+    from opm_nlp.io.tables import read_table
 
     frame = read_table(path, encoding=encoding)
     return prepare_table(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=str(path))
@@ -172,7 +172,7 @@ def coding_basis(table: pd.DataFrame, text_col: str) -> dict[str, int]:
         ``respondents`` (rows), ``answered`` (non-empty answers), ``human`` (answered and coded or
         reviewed by a person) and ``model_only`` (answered, carrying only model suggestions).
     """
-    from opm_nlp.provenance import human_coded_mask
+    from opm_nlp.columns import human_coded_mask
 
     answered = answered_mask(table, text_col)
     human = human_coded_mask(table)
@@ -222,7 +222,7 @@ def frequency_table(table: pd.DataFrame, codebook: Codebook, text_col: str) -> p
         respondents with the code, how many were coded or reviewed by a person, and how many carry
         only model suggestions). Percentages are not rounded.
     """
-    from opm_nlp.provenance import human_coded_mask
+    from opm_nlp.columns import human_coded_mask
 
     return _frequency_rows(table, codebook, text_col, human_coded_mask(table))
 
@@ -303,7 +303,7 @@ def group_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str, by
         Columns: ``by``, code, then the columns of :func:`frequency_table`, then answered_human and
         answered_model_only (the group's answers by who coded them).
     """
-    from opm_nlp.provenance import human_coded_mask
+    from opm_nlp.columns import human_coded_mask
 
     groups = group_values(table, by)
     human = human_coded_mask(table)
@@ -371,7 +371,7 @@ def wave_tests(table: pd.DataFrame, codebook: Codebook, text_col: str, wave: str
     from scipy.stats import chi2_contingency, fisher_exact
     from statsmodels.stats.proportion import proportions_ztest
 
-    from opm_nlp.prepost import holm
+    from opm_nlp.report.prepost import holm
 
     long = group_frequencies(table, codebook, text_col, wave, include_missing=False)
     waves = list(dict.fromkeys(long[wave]))
@@ -469,7 +469,7 @@ def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
         Columns: code, label, rank, ``id_col``, ``text_col``, score (NaN without scores), coded_by
         ("person" or "model"), max_similarity (to the quotes chosen before it).
     """
-    from opm_nlp.provenance import human_coded_mask
+    from opm_nlp.columns import human_coded_mask
 
     answered = answered_mask(table, text_col)
     human = human_coded_mask(table)
@@ -538,8 +538,8 @@ class Report:
     created: str = field(default_factory=lambda: dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip())
 
     def figures(self) -> list[tuple[str, str, str]]:
-        """The report's charts as (section, caption, inline SVG), drawn with :mod:`opm_nlp.plotting`."""
-        from opm_nlp import plotting
+        """The report's charts as (section, caption, inline SVG), drawn with :mod:`opm_nlp.report.plots`."""
+        from opm_nlp.report import plots as plotting
 
         out = []
 
@@ -585,7 +585,7 @@ class Report:
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page (inline CSS and SVG charts, no external links)."""
-        from opm_nlp.report_html import render_html
+        from opm_nlp.report.html import render_html
 
         return render_html(self)
 
@@ -601,7 +601,7 @@ class Report:
         dict
             File name -> path written.
         """
-        from opm_nlp.surveys import atomic_output, write_xlsx
+        from opm_nlp.io.tables import atomic_output, write_xlsx
 
         page = self.to_html()
         sheets = self.sheets()
@@ -656,7 +656,7 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
     quotes : int
         Example answers per code (0 for none).
     prepost : PrePostSpec, optional
-        Retrospective pre/post items (see :mod:`opm_nlp.prepost`): adds the paired tests and the gains
+        Retrospective pre/post items (see :mod:`opm_nlp.report.prepost`): adds the paired tests and the gains
         of respondents with each theme against those without.
     source : str
         Name of the input, for the report header and error messages.
@@ -736,7 +736,7 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
             f"{len(examples)} quotes: {int(counts.get('person', 0))} coded by a person, "
             f"{int(counts.get('model', 0))} with model suggestions only.", index=False)
     if prepost is not None:
-        from opm_nlp.prepost import prepost_table, theme_gains
+        from opm_nlp.report.prepost import prepost_table, theme_gains
 
         add("prepost", "Self-ratings before and after", prepost_table(table, prepost, source),
             "Per item: respondents with both ratings, means, mean paired difference (after - before), Wilcoxon "

@@ -12,7 +12,7 @@ A saved model is a folder::
 Examples
 --------
 >>> from opm_nlp import load_codebook
->>> from opm_nlp.bundle import CodingModel
+>>> from opm_nlp.model.coding_model import CodingModel
 >>> model = CodingModel(load_codebook("codebook/opm_behavior_change.yaml"))  # doctest: +SKIP
 >>> model.fit(coded, text_col="answer").save("models/opm")                  # doctest: +SKIP
 >>> CodingModel.load("models/opm").tag(new_wave, text_col="answer", id_col="response_id")  # doctest: +SKIP
@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -35,12 +36,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.classifier import EmbeddingClassifier, KeywordClassifier
-from opm_nlp.codebook import Codebook, parse_codebook
-from opm_nlp.embedding import DEFAULT_BACKEND
-from opm_nlp.evaluation import agreement_table, f1_intervals
+from opm_nlp.classify.estimator import EmbeddingClassifier, KeywordClassifier
+from opm_nlp.codebook.codes import Codebook, parse_codebook
+from opm_nlp.embedding.encoder import DEFAULT_BACKEND
+from opm_nlp.classify.metrics import agreement_table, f1_intervals
 from opm_nlp.exceptions import DataError, ModelError
-from opm_nlp.provenance import SCORE_PREFIX
+from opm_nlp.columns import SCORE_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -129,30 +130,30 @@ class CodingModel:
     codebook : Codebook
         The codes to suggest.
     method : {'embedding', 'keyword'}
-        ``embedding`` learns from coded answers (:class:`~opm_nlp.classifier.EmbeddingClassifier`);
+        ``embedding`` learns from coded answers (:class:`~opm_nlp.classify.estimator.EmbeddingClassifier`);
         ``keyword`` is the stem-word query of the codebook's keywords (no learning).
     embedding_model : str, optional
         sentence-transformers model folder or name; default the packaged all-MiniLM-L6-v2.
     review_margin : float
         An answer needs review when a code's score is within this distance of its threshold.
     backend : {'onnx-int8', 'onnx', 'torch'}
-        How the embedding network runs (:class:`~opm_nlp.embedding.Embedder`); default onnx-int8.
+        How the embedding network runs (:class:`~opm_nlp.embedding.encoder.Embedder`); default onnx-int8.
     cache : bool
         Use the on-disk embedding cache.
     codebook_examples : bool
         Also learn from the codebook's examples and definitions.
     embedding_layers : int, optional
         Describe answers by the embedding model's last this-many layers
-        (:class:`~opm_nlp.embedding.Embedder`); default three where the model allows, else one.
+        (:class:`~opm_nlp.embedding.encoder.Embedder`); default three where the model allows, else one.
     fine_tune : int, optional
         Epochs of fine-tuning the embedding network on the coded answers, as a third view of each
-        answer (:mod:`opm_nlp.finetune`); 0 keeps the network frozen. Training takes minutes instead of
+        answer (:mod:`opm_nlp.classify.finetune`); 0 keeps the network frozen. Training takes minutes instead of
         seconds, the saved model grows by ~40 MB, and tagging runs the network twice. Default (``None``):
-        two epochs when there are at least :data:`~opm_nlp.finetune.MIN_ANSWERS` coded answers and
+        two epochs when there are at least :data:`~opm_nlp.classify.finetune.MIN_ANSWERS` coded answers and
         the embedding model can be fine-tuned, else 0; :meth:`fine_tune_epochs` says which.
     sentences : bool
         Also score each sentence of an answer of several sentences, and learn from the best sentence's
-        score (:class:`~opm_nlp.classifier.EmbeddingClassifier`).
+        score (:class:`~opm_nlp.classify.estimator.EmbeddingClassifier`).
     """
 
     def __init__(self, codebook: Codebook, method: str = "embedding", embedding_model: str | None = None,
@@ -164,7 +165,7 @@ class CodingModel:
         if fine_tune and method != "embedding":
             raise ModelError(f"Fine-tuning applies to the embedding method only, not '{method}'.")
         if fine_tune:
-            from opm_nlp.finetune import check_model
+            from opm_nlp.classify.finetune import check_model
 
             check_model(embedding_model)  # before any work, not after minutes of embedding
         self.codebook = codebook
@@ -186,11 +187,11 @@ class CodingModel:
     # -- training ---------------------------------------------------------------------------
     @property
     def embedder(self):
-        """The :class:`~opm_nlp.embedding.Embedder` (created on first use; ``None`` for keywords)."""
+        """The :class:`~opm_nlp.embedding.encoder.Embedder` (created on first use; ``None`` for keywords)."""
         if self.method != "embedding":
             return None
         if self._embedder is None:
-            from opm_nlp.embedding import Embedder, default_layers
+            from opm_nlp.embedding.encoder import Embedder, default_layers
 
             layers = self.embedding_layers or default_layers(self.embedding_model)
             self._embedder = Embedder(self.embedding_model, backend=self.backend, cache=self.cache, layers=layers)
@@ -206,7 +207,7 @@ class CodingModel:
         """Epochs of fine-tuning that training on ``n_answers`` coded answers will run (see ``fine_tune``)."""
         if self.fine_tune is not None:
             return self.fine_tune
-        from opm_nlp.finetune import DEFAULT_EPOCHS, MIN_ANSWERS, can_fine_tune
+        from opm_nlp.classify.finetune import DEFAULT_EPOCHS, MIN_ANSWERS, can_fine_tune
 
         if self.method != "embedding" or n_answers < MIN_ANSWERS or not can_fine_tune(self.embedding_model):
             return 0
@@ -429,7 +430,7 @@ class CodingModel:
             (staging / "codebook.yaml").write_text(self.codebook.to_yaml(), encoding="utf-8")
             self.metadata["files"] = {name: _sha256(staging / name) for name in _FILES}
             (staging / "metadata.json").write_text(json.dumps(self.metadata, indent=2) + "\n", encoding="utf-8")
-            from opm_nlp.model_card import render_model_card
+            from opm_nlp.model.card import render_model_card
 
             (staging / "README.md").write_text(render_model_card(self), encoding="utf-8")
             if folder.exists():
@@ -496,7 +497,8 @@ class CodingModel:
                     sentences=bool(embedding.get("sentences", False)))  # models from before: whole answers
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-            model.classifier = joblib.load(folder / "classifier.joblib")
+            with _old_module_paths():
+                model.classifier = joblib.load(folder / "classifier.joblib")
         if model.method == "embedding":
             model.classifier.embedder = model.embedder
             recorded = embedding.get("weights_sha256")
@@ -506,6 +508,30 @@ class CodingModel:
                               stacklevel=2)
         model.metadata = metadata
         return model
+
+
+# Where the classes a saved classifier names lived before the package was split into stages. A
+# pickle names its classes' modules, so folders saved before the move load through these aliases.
+_MOVED = {
+    "opm_nlp.classifier": "opm_nlp.classify.estimator",
+    "opm_nlp.finetune": "opm_nlp.classify.finetune",
+}
+
+
+@contextlib.contextmanager
+def _old_module_paths():
+    """Let a pickle that names a module's old path find it at its new one, while it loads."""
+    import importlib
+    import sys
+
+    added = [old for old in _MOVED if old not in sys.modules]
+    for old in added:
+        sys.modules[old] = importlib.import_module(_MOVED[old])
+    try:
+        yield
+    finally:
+        for old in added:
+            sys.modules.pop(old, None)
 
 
 def _round(value) -> float | None:

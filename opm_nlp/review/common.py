@@ -1,16 +1,16 @@
 """Review: people confirm or correct the model's suggestions, and the result feeds training.
 
-This module holds what every review tool shares (Label Studio in :mod:`opm_nlp.labelstudio`, the
-spreadsheet in :mod:`opm_nlp.sheet`): reading a tagged table, how uncertain each suggestion is, the
+This module holds what every review tool shares (Label Studio in :mod:`opm_nlp.review.labelstudio`, the
+spreadsheet in :mod:`opm_nlp.review.sheet`): reading a tagged table, how uncertain each suggestion is, the
 model version stamped on it, which rows a person has reviewed, and how often reviewers accept the
 model's codes.
 
 A *reviewed* table is the wide house format (one 0/1 column per code id) with the provenance columns
-of :mod:`opm_nlp.provenance`; only rows with ``reviewed`` = 1 carry human codes.
+of :mod:`opm_nlp.columns`; only rows with ``reviewed`` = 1 carry human codes.
 
 Examples
 --------
->>> from opm_nlp.review import review_agreement
+>>> from opm_nlp.review.common import review_agreement
 >>> table, summary = review_agreement(reviewed, codebook)  # doctest: +SKIP
 >>> summary["changed"], table.loc["goal_setting", "kappa"]  # doctest: +SKIP
 """
@@ -22,11 +22,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from opm_nlp.bundle import SCORE_PREFIX, SUGGESTED_COL
-from opm_nlp.codebook import Codebook
+from opm_nlp.model.coding_model import SCORE_PREFIX, SUGGESTED_COL
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
-from opm_nlp.provenance import REVIEWED_COL
-from opm_nlp.surveys import _parse_binary, code_lookup, to_wide
+from opm_nlp.columns import REVIEWED_COL
+from opm_nlp.io.tables import _parse_binary, code_lookup, to_wide
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
         ``reviewed`` (answers), ``changed`` (answers whose codes the reviewer changed),
         ``accepted_share`` (answers accepted unchanged / reviewed).
     """
-    from opm_nlp.evaluation import agreement_table
+    from opm_nlp.classify.metrics import agreement_table
 
     missing = [c for c in codebook.ids if c not in reviewed.columns]
     if missing:
@@ -253,7 +253,7 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
 
 def format_agreement(table: pd.DataFrame, summary: dict) -> str:
     """Terminal text: the headline and the per-code table of :func:`review_agreement`."""
-    from opm_nlp.evaluation import format_table
+    from opm_nlp.classify.metrics import format_table
 
     n = summary["reviewed"]
     if not n:

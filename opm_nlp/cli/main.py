@@ -19,7 +19,7 @@ import click
 
 from opm_nlp.exceptions import CodebookError, OpmNlpError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CODEBOOK = REPO_ROOT / "codebook" / "opm_behavior_change.yaml"
 DEFAULT_MODEL = REPO_ROOT / "models" / "opm_default"
 EXAMPLE_NEW_WAVE = REPO_ROOT / "examples" / "opm_wave2022_illustrative.csv"
@@ -129,7 +129,7 @@ def codebook_validate(codebook_path: Path) -> None:
     Example:
       opm-nlp codebook validate codebook/opm_behavior_change.yaml
     """
-    from opm_nlp.codebook import load_codebook
+    from opm_nlp.codebook.codes import load_codebook
 
     cb = load_codebook(codebook_path)
     click.echo(f"{codebook_path}: valid codebook '{cb.name}' version {cb.version or '-'}, "
@@ -161,7 +161,7 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
       opm-nlp codebook export codebook/opm_behavior_change.yaml --format qdc --out opm.qdc
       opm-nlp codebook export codebook/opm_behavior_change.yaml --out opm_codebook.xlsx
     """
-    from opm_nlp.codebook import load_codebook
+    from opm_nlp.codebook.codes import load_codebook
 
     implied = {".qdc": "qdc", ".xlsx": "xlsx", ".csv": "csv", ".tsv": "csv"}.get(out.suffix.lower())
     if fmt and implied and fmt != implied:
@@ -174,12 +174,12 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
     cb = load_codebook(codebook_path)
     levels = 1 + max(len(cb.ancestors(code.id)) for code in cb.codes)
     if fmt == "qdc":
-        from opm_nlp.refi import write_qdc
+        from opm_nlp.exchange.refi import write_qdc
 
         write_qdc(cb, out)
         what = "REFI-QDA Codebook 1.0"
     else:
-        from opm_nlp.codebook_table import write_codebook_table
+        from opm_nlp.codebook.table import write_codebook_table
 
         write_codebook_table(cb, out)
         what = "one row per code"
@@ -208,8 +208,8 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
       opm-nlp codebook import nvivo_codes.qdc --out codebook/mine.yaml
       opm-nlp codebook import our_codebook.xlsx --name "Mentoring changes" --out codebook/mine.yaml
     """
-    from opm_nlp.codebook import IMPORTABLE
-    from opm_nlp.refi import write_codebook_yaml
+    from opm_nlp.codebook.codes import IMPORTABLE
+    from opm_nlp.exchange.refi import write_codebook_yaml
 
     suffix = source.suffix.lower()
     if suffix not in IMPORTABLE:
@@ -217,11 +217,11 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
                             f"({', '.join(s for s in IMPORTABLE if s != '.qdc')}), found "
                             f"'{source.suffix or '(no extension)'}'.")
     if suffix == ".qdc":
-        from opm_nlp.refi import read_qdc
+        from opm_nlp.exchange.refi import read_qdc
 
         cb = read_qdc(source, name=name)
     else:
-        from opm_nlp.codebook_table import read_codebook_table
+        from opm_nlp.codebook.table import read_codebook_table
 
         cb = read_codebook_table(source, name=name, sheet=sheet)
     write_codebook_yaml(cb, out, comment=f"Imported from {source.name} by 'opm-nlp codebook import'.")
@@ -258,8 +258,8 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
       opm-nlp export qdpx tagged.csv --codebook codebook/opm_behavior_change.yaml \\
           --text-col answer --id-col response_id --out wave2022.qdpx
     """
-    from opm_nlp.codebook import load_codebook
-    from opm_nlp.refi import HUMAN_USER, MODEL_USER, read_tagged, write_qdpx
+    from opm_nlp.codebook.codes import load_codebook
+    from opm_nlp.exchange.refi import HUMAN_USER, MODEL_USER, read_tagged, write_qdpx
 
     cb = load_codebook(codebook_path)
     frame, text_col, id_col = read_tagged(tagged_path, text_col=text_col, id_col=id_col, encoding=encoding)
@@ -321,15 +321,15 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
           --data examples/opm_coded_illustrative.csv \\
           --text-col answer --id-col response_id --out models/my_model
     """
-    from opm_nlp.bundle import CodingModel
-    from opm_nlp.codebook import load_codebook
-    from opm_nlp.review import keep_reviewed
-    from opm_nlp.surveys import combine_coded, read_coded
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.codebook.codes import load_codebook
+    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.io.tables import combine_coded, read_coded
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
     cb = load_codebook(codebook_path)
-    from opm_nlp.finetune import DEFAULT_EPOCHS
+    from opm_nlp.classify.finetune import DEFAULT_EPOCHS
 
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
@@ -407,7 +407,7 @@ def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_siz
       opm-nlp tag models/opm_default examples/opm_wave2022_illustrative.csv \\
           --text-col answer --id-col response_id --out tagged.csv
     """
-    from opm_nlp.batch import tag_file
+    from opm_nlp.model.batch import tag_file
 
     summary = tag_file(model_dir, input_path, out, text_col, id_col, encoding=encoding, carry=list(carry) or None,
                        chunk_size=chunk_size, resume=resume, progress=not quiet, engine=engine, backend=backend,
@@ -461,8 +461,8 @@ def server_options(func):
 
 def _review_codebook(codebook_path, model_dir):
     """The codebook and (with --model) the model metadata; exactly one of the two options."""
-    from opm_nlp.bundle import read_model_info
-    from opm_nlp.codebook import load_codebook
+    from opm_nlp.model.coding_model import read_model_info
+    from opm_nlp.codebook.codes import load_codebook
 
     if codebook_path is None and model_dir is None:
         raise click.UsageError("Pass --model MODEL_DIR (or --codebook CODEBOOK): the model or codebook the "
@@ -508,9 +508,9 @@ def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col
       export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
       opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
     """
-    from opm_nlp.labelstudio import connect, push_tagged
-    from opm_nlp.review import model_version, read_tagged, thresholds_of
-    from opm_nlp.surveys import read_table
+    from opm_nlp.review.labelstudio import connect, push_tagged
+    from opm_nlp.review.common import model_version, read_tagged, thresholds_of
+    from opm_nlp.io.tables import read_table
 
     cb, metadata = _review_codebook(codebook_path, model_dir)
     tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
@@ -545,9 +545,9 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
       opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
     """
     from opm_nlp.exceptions import ReviewError
-    from opm_nlp.labelstudio import connect, pull_reviews
-    from opm_nlp.review import format_agreement, review_agreement
-    from opm_nlp.surveys import write_table
+    from opm_nlp.review.labelstudio import connect, pull_reviews
+    from opm_nlp.review.common import format_agreement, review_agreement
+    from opm_nlp.io.tables import write_table
 
     cb, _ = _review_codebook(codebook_path, model_dir)
     server = connect(url, api_key)
@@ -585,9 +585,9 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
     Example:
       opm-nlp review sheet tagged.csv --out review.xlsx --model models/opm_default
     """
-    from opm_nlp.review import model_version, read_tagged, thresholds_of
-    from opm_nlp.sheet import review_frame, write_review_sheet
-    from opm_nlp.surveys import read_table
+    from opm_nlp.review.common import model_version, read_tagged, thresholds_of
+    from opm_nlp.review.sheet import review_frame, write_review_sheet
+    from opm_nlp.io.tables import read_table
 
     cb, metadata = _review_codebook(codebook_path, model_dir)
     tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
@@ -613,8 +613,8 @@ def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
     Example:
       opm-nlp review stats review.xlsx --model models/opm_default
     """
-    from opm_nlp.review import format_agreement, review_agreement
-    from opm_nlp.surveys import read_table
+    from opm_nlp.review.common import format_agreement, review_agreement
+    from opm_nlp.io.tables import read_table
 
     cb, _ = _review_codebook(codebook_path, model_dir)
     table, summary = review_agreement(read_table(reviewed_path, encoding=encoding), cb, source=str(reviewed_path))
@@ -642,10 +642,10 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
       opm-nlp evaluate models/opm_default --data held_out.csv \\
           --text-col answer --id-col response_id --second-coder held_out_coder2.csv
     """
-    from opm_nlp.bundle import CodingModel
-    from opm_nlp.evaluation import agreement_report, format_table
-    from opm_nlp.review import keep_reviewed
-    from opm_nlp.surveys import read_coded, write_json
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.classify.metrics import agreement_report, format_table
+    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.io.tables import read_coded, write_json
 
     model = CodingModel.load(model_dir)
     cb = model.codebook
@@ -716,10 +716,10 @@ def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_
       opm-nlp report tagged.csv --codebook codebook/opm_behavior_change.yaml \\
           --out report_2022 --by institution --by role --wave wave --quotes 3
     """
-    from opm_nlp.codebook import load_codebook
-    from opm_nlp.prepost import load_prepost_spec
-    from opm_nlp.report import basis_text, build_report, default_columns
-    from opm_nlp.surveys import read_table
+    from opm_nlp.codebook.codes import load_codebook
+    from opm_nlp.report.prepost import load_prepost_spec
+    from opm_nlp.report.build import basis_text, build_report, default_columns
+    from opm_nlp.io.tables import read_table
 
     cb = load_codebook(codebook_path)
     spec = load_prepost_spec(prepost_path) if prepost_path is not None else None
@@ -748,8 +748,8 @@ def cache_info() -> None:
     Example:
       opm-nlp cache info
     """
-    from opm_nlp.cache import human, usage
-    from opm_nlp.embedding import cache_root
+    from opm_nlp.embedding.cache import human, usage
+    from opm_nlp.embedding.encoder import cache_root
 
     parts = usage()
     click.echo(f"Cache folder: {cache_root()} (set OPM_NLP_CACHE_DIR to move it)")
@@ -772,8 +772,8 @@ def cache_clear(yes: bool) -> None:
     Example:
       opm-nlp cache clear --yes
     """
-    from opm_nlp.cache import clear, human, usage
-    from opm_nlp.embedding import cache_root
+    from opm_nlp.embedding.cache import clear, human, usage
+    from opm_nlp.embedding.encoder import cache_root
 
     total = sum(part.size for part in usage())
     if not yes:
@@ -793,7 +793,7 @@ def demo(out, quiet) -> None:
     Example:
       opm-nlp demo --out demo_output
     """
-    from opm_nlp.demo import run_demo
+    from opm_nlp.cli.demo import run_demo
 
     result = run_demo(out, model_dir=DEFAULT_MODEL, new_wave=EXAMPLE_NEW_WAVE, progress=not quiet)
     click.echo(result["summary_text"])

@@ -18,7 +18,7 @@ back: ``Include:``, ``Exclude:``, ``Examples:`` (one ``- example`` per line), ``
 Examples
 --------
 >>> from opm_nlp import load_codebook
->>> from opm_nlp.refi import read_qdc, write_qdc
+>>> from opm_nlp.exchange.refi import read_qdc, write_qdc
 >>> cb = load_codebook("codebook/opm_behavior_change.yaml")   # doctest: +SKIP
 >>> write_qdc(cb, "opm.qdc")                                  # doctest: +SKIP
 >>> read_qdc("opm.qdc").ids == cb.ids                         # doctest: +SKIP
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
-from opm_nlp.codebook import (
+from opm_nlp.codebook.codes import (
     ID_RE,
     Code,
     Codebook,
@@ -51,7 +51,7 @@ from opm_nlp.codebook import (
     unique_id,
 )
 from opm_nlp.exceptions import CodebookError, DataError
-from opm_nlp.surveys import atomic_output, cell_text
+from opm_nlp.io.tables import atomic_output, cell_text
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ GUID_NAMESPACE = uuid.UUID("e76aa574-a025-5806-b178-2181b5807176")
 HUMAN_USER = "human coder"
 MODEL_USER = "opm-nlp model suggestions"
 NEEDS_REVIEW_SET = "opm-nlp: needs review"
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 
 _LABELS = (("include", "Include:"), ("exclude", "Exclude:"), ("examples", "Examples:"),
            ("keywords", "Keywords:"), ("id", "opm-nlp id:"))
@@ -376,8 +376,8 @@ def attribute_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str, id
     Everything except the id, the text, the code columns, the model's output columns and the
     review provenance columns.
     """
-    from opm_nlp.bundle import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
-    from opm_nlp.provenance import (
+    from opm_nlp.model.coding_model import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+    from opm_nlp.columns import (
         CHANGED_COL,
         MODEL_VERSION_COL,
         REVIEWED_AT_COL,
@@ -407,7 +407,7 @@ def read_tagged(
     text_col, id_col : str
         The columns used.
     """
-    from opm_nlp.surveys import read_table
+    from opm_nlp.io.tables import read_table
 
     frame = read_table(path, encoding=encoding)
     if (text_col is None or id_col is None) and len(frame.columns) < 2:
@@ -461,12 +461,12 @@ def build_project(
     One TextSource and one Case per answer, both named by the response id, the case holding the
     respondent's attributes (:func:`attribute_columns`) as variable values. An answer's codes are
     Codings of one PlainTextSelection over the whole answer, created by the user ``"human coder"``
-    where :func:`opm_nlp.provenance.human_coded_mask` says a person coded the row, otherwise by
+    where :func:`opm_nlp.columns.human_coded_mask` says a person coded the row, otherwise by
     ``"opm-nlp model suggestions"``. Answers flagged ``needs_review`` form a set.
     """
-    from opm_nlp.bundle import REVIEW_COL
-    from opm_nlp.provenance import human_coded_mask
-    from opm_nlp.surveys import to_wide
+    from opm_nlp.model.coding_model import REVIEW_COL
+    from opm_nlp.columns import human_coded_mask
+    from opm_nlp.io.tables import to_wide
 
     missing = [c for c in codebook.ids if c not in tagged.columns]
     if missing:

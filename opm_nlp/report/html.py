@@ -1,4 +1,4 @@
-"""Rendering a :class:`~opm_nlp.report.Report` as one self-contained HTML page.
+"""Rendering a :class:`~opm_nlp.report.build.Report` as one self-contained HTML page.
 
 The page carries its CSS inline and its charts as inline SVG; it links to nothing outside itself, so it
 opens from a file, offline, and can be mailed or archived as is. All text from the data (answers, group
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from opm_nlp.report import Report, ReportTable
+    from opm_nlp.report.build import Report, ReportTable
 
 HEADERS = {
     "label": "theme", "category": "category", "respondents": "respondents", "answered": "answered",
@@ -164,7 +164,7 @@ def render_html(report: Report) -> str:
     import jinja2
 
     from opm_nlp import __version__
-    from opm_nlp.report import basis_text
+    from opm_nlp.report.build import basis_text
 
     figures: dict[str, list[dict[str, str]]] = {}
     for section, caption, svg in report.figures():

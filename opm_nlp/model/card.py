@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opm_nlp.bundle import CodingModel
+    from opm_nlp.model.coding_model import CodingModel
 
 
 def _fmt(value) -> str:

@@ -1,13 +1,13 @@
 """Charts of report tables: plain functions that take a table and return a matplotlib Figure.
 
-Each function takes a DataFrame made by :mod:`opm_nlp.report` (or :mod:`opm_nlp.prepost`) and returns a
+Each function takes a DataFrame made by :mod:`opm_nlp.report.build` (or :mod:`opm_nlp.report.prepost`) and returns a
 :class:`matplotlib.figure.Figure`, built without pyplot, so nothing here touches a display or global
 state. :func:`figure_to_svg` turns a figure into SVG text to inline in a self-contained HTML page.
 
 Examples
 --------
->>> from opm_nlp.report import frequency_table
->>> from opm_nlp.plotting import plot_frequencies
+>>> from opm_nlp.report.build import frequency_table
+>>> from opm_nlp.report.plots import plot_frequencies
 >>> fig = plot_frequencies(frequency_table(coded, codebook, "answer"), codebook)   # doctest: +SKIP
 >>> fig.savefig("frequencies.png", dpi=150)                                         # doctest: +SKIP
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook import Codebook
+from opm_nlp.codebook.codes import Codebook
 
 if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn
     from matplotlib.figure import Figure
@@ -72,7 +72,7 @@ def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None
     Parameters
     ----------
     frequencies : DataFrame
-        From :func:`opm_nlp.report.frequency_table` (index: code ids; columns label, respondents,
+        From :func:`opm_nlp.report.build.frequency_table` (index: code ids; columns label, respondents,
         pct_of_answered, ci_low, ci_high).
     codebook : Codebook, optional
         For the codes' colours.
@@ -106,7 +106,7 @@ def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
     Parameters
     ----------
     long : DataFrame
-        From :func:`opm_nlp.report.group_frequencies`: one row per (group, code), with columns ``by``,
+        From :func:`opm_nlp.report.build.group_frequencies`: one row per (group, code), with columns ``by``,
         code, label, pct_of_answered, ci_low, ci_high.
     by : str
         The grouping column.
@@ -145,7 +145,7 @@ def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = N
     Parameters
     ----------
     long : DataFrame
-        From :func:`opm_nlp.report.group_frequencies` with ``by=wave`` (waves in order).
+        From :func:`opm_nlp.report.build.group_frequencies` with ``by=wave`` (waves in order).
     wave : str
         The wave column.
     """
@@ -185,7 +185,7 @@ def plot_cooccurrence(matrix: pd.DataFrame, codebook: Codebook | None = None,
     Parameters
     ----------
     matrix : DataFrame
-        From :func:`opm_nlp.report.cooccurrence`: square, indexed and columned by code ids.
+        From :func:`opm_nlp.report.build.cooccurrence`: square, indexed and columned by code ids.
     """
     from matplotlib import colormaps
 
@@ -219,7 +219,7 @@ def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and af
     Parameters
     ----------
     prepost : DataFrame
-        From :func:`opm_nlp.prepost.prepost_table` (index: item names; columns mean_before, mean_after, n).
+        From :func:`opm_nlp.report.prepost.prepost_table` (index: item names; columns mean_before, mean_after, n).
     """
     n = len(prepost)
     fig = _figure(8, 0.42 * n + 1.5)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from opm_nlp.codebook import Codebook
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError, SpecError
 
 SPEC_KEYS = ("items", "scale")

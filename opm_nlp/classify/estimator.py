@@ -169,7 +169,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     ----------
     embedder : object, optional
         Anything with ``encode(list_of_texts) -> ndarray``; default the packaged all-MiniLM-L6-v2
-        (:class:`opm_nlp.embedding.Embedder`), created on first use.
+        (:class:`opm_nlp.embedding.encoder.Embedder`), created on first use.
     C_lexical, C_embedding : float
         Inverse regularisation strength of the n-gram and embedding regressions.
     char_ngrams : bool
@@ -184,7 +184,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         answer's embedding. Costs embedding those sentences at training and tagging.
     fine_tune : int
         Epochs of fine-tuning the embedding network itself on the coded answers, as a further view
-        (:mod:`opm_nlp.finetune`); 0 (the default) leaves it frozen. Needs PyTorch, and minutes of training.
+        (:mod:`opm_nlp.classify.finetune`); 0 (the default) leaves it frozen. Needs PyTorch, and minutes of training.
     fine_tune_model : str, optional
         The network to fine-tune (an embedding model id or local folder); default the packaged
         all-MiniLM-L6-v2. Pass the same model as the embedder's.
@@ -236,7 +236,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def _embedder(self):
         if self.embedder is None:
             if not hasattr(self, "embedder_"):
-                from opm_nlp.embedding import Embedder
+                from opm_nlp.embedding.encoder import Embedder
 
                 self.embedder_ = Embedder()
             return self.embedder_
@@ -297,7 +297,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def _sentences(self, texts: list[str], contexts, progress: str | None = None):
         """``(S, owner)``: embeddings of the sentences of the answers that have two or more, and the
         row of the answer each belongs to (see :func:`_best_sentence`)."""
-        from opm_nlp.segment import sentences
+        from opm_nlp.embedding.segment import sentences
 
         pieces, owner = [], []
         for row, parts in enumerate(sentences(texts)):
@@ -414,7 +414,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.fine_tuned_ = None
         if not self.fine_tune:
             return None
-        from opm_nlp.finetune import cross_fitted
+        from opm_nlp.classify.finetune import cross_fitted
 
         oof, self.fine_tuned_ = cross_fitted(self._with_context(texts, contexts), Y, self._folds(Y, splits=2),
                                              model=self.fine_tune_model, epochs=self.fine_tune,
@@ -511,7 +511,7 @@ class KeywordClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Sequence[str] = (), Y=None) -> KeywordClassifier:
         """Prepare the queries (training data is not used; it is accepted for a uniform API)."""
-        from opm_nlp.segment import words
+        from opm_nlp.embedding.segment import words
 
         phrases = [list(kws) for kws in self.keywords]
         flat = [kw for kws in phrases for kw in kws]
@@ -542,7 +542,7 @@ class KeywordClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """1.0 where an answer matches one of a code's keywords, else 0.0."""
         check_is_fitted(self, "queries_")
-        from opm_nlp.segment import words
+        from opm_nlp.embedding.segment import words
 
         tokens = words([str(x) for x in X])
         out = np.zeros((len(tokens), self.n_codes_))

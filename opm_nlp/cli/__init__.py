@@ -1,0 +1,5 @@
+"""cli."""
+
+from opm_nlp.cli.main import cli, main
+
+__all__ = ["cli", "main"]
