@@ -1,27 +1,62 @@
 """opm-nlp: code free-text survey answers against a codebook, offline.
 
-The pipeline, one module per stage: :mod:`~opm_nlp.codebook.codes` (themes as data),
-:mod:`~opm_nlp.io.tables` (reading answers and coded data), :mod:`~opm_nlp.embedding.segment` (sentences and
-lemmas), :mod:`~opm_nlp.embedding.encoder` (encoders and the embedding cache), :mod:`~opm_nlp.classify.estimator`
-(scikit-learn estimators), :mod:`~opm_nlp.model.coding_model` (the saved model), :mod:`~opm_nlp.model.batch` (tagging
-files in chunks, resumable, on Dask), :mod:`~opm_nlp.classify.metrics` (agreement), :mod:`~opm_nlp.review.common`,
-:mod:`~opm_nlp.review.labelstudio` and :mod:`~opm_nlp.review.sheet` (people review suggestions),
-:mod:`~opm_nlp.report.summary` and :mod:`~opm_nlp.report.build` (theme frequencies), :mod:`~opm_nlp.exchange.refi`
-(REFI-QDA exchange with QDA software).
+The package follows the pipeline, one sub-package per stage (each ``__init__`` says what it does and
+what it may import):
+
+    io -> codebook -> embedding -> classify -> model -> review, report, exchange -> cli
+
+The names below are the public API. They resolve on first use, so ``import opm_nlp`` loads neither
+scikit-learn nor torch.
+
+Examples
+--------
+>>> from opm_nlp import CodingModel, load_codebook, read_coded, read_responses  # doctest: +SKIP
+>>> codebook = load_codebook("codebook/opm_behavior_change.yaml")               # doctest: +SKIP
+>>> coded = read_coded("examples/opm_coded_illustrative.csv", codebook, "answer", "response_id")  # doctest: +SKIP
+>>> model = CodingModel(codebook).fit(coded, text_col="answer")                  # doctest: +SKIP
 """
 
-from opm_nlp.codebook.codes import Code, Codebook, load_codebook
-from opm_nlp.exceptions import CodebookError, DataError, ModelError, OpmNlpError
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Code",
-    "Codebook",
-    "CodebookError",
-    "DataError",
-    "ModelError",
-    "OpmNlpError",
-    "load_codebook",
-    "__version__",
-]
+#: Public name -> the module that defines it.
+_API = {
+    "Code": "opm_nlp.codebook.codes",
+    "Codebook": "opm_nlp.codebook.codes",
+    "load_codebook": "opm_nlp.codebook.codes",
+    "read_table": "opm_nlp.io.tables",
+    "write_table": "opm_nlp.io.tables",
+    "read_responses": "opm_nlp.io.tables",
+    "read_coded": "opm_nlp.io.tables",
+    "CodingModel": "opm_nlp.model.coding_model",
+    "tag_file": "opm_nlp.model.batch",
+    "agreement_table": "opm_nlp.classify.metrics",
+    "theme_frequencies": "opm_nlp.report.summary",
+    "build_report": "opm_nlp.report.build",
+    "write_review_sheet": "opm_nlp.review.sheet",
+    "write_qdpx": "opm_nlp.exchange.refi",
+    "OpmNlpError": "opm_nlp.exceptions",
+    "CodebookError": "opm_nlp.exceptions",
+    "DataError": "opm_nlp.exceptions",
+    "ModelError": "opm_nlp.exceptions",
+    "ReviewError": "opm_nlp.exceptions",
+    "ServerError": "opm_nlp.exceptions",
+    "SpecError": "opm_nlp.exceptions",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'opm_nlp' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,4 +1,4 @@
-"""Who coded what: telling human codes from model suggestions in a table.
+"""The columns of the tables opm-nlp writes, and who coded what in them.
 
 Tables move through the pipeline in one wide format. A *coded* table (from people) has no
 ``score_<code>`` columns; a *tagged* table (from ``opm-nlp tag``) has them; a *reviewed* table (from a
@@ -8,12 +8,23 @@ Reports and exports use :func:`human_coded_mask` to say what their numbers rest 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-#: Prefix of the model-score columns of tagged tables (``score_<code id>``). Defined here, in a module
-#: without heavy imports, so that checking a table's provenance does not load scikit-learn or torch.
+if TYPE_CHECKING:
+    from opm_nlp.codebook.codes import Codebook
+
+#: Prefix of the model-score columns of tagged tables (``score_<code id>``).
 SCORE_PREFIX = "score_"
+
+#: Ids of the codes suggested for an answer, joined by ``"; "``.
+SUGGESTED_COL = "suggested_codes"
+#: Ids of the codes whose score lies near their threshold, joined by ``"; "``.
+UNCERTAIN_COL = "uncertain_codes"
+#: 1 where an answer should be looked at by a person (a code near its threshold, or no text).
+NEEDS_REVIEW_COL = "needs_review"
 
 #: 1 where a person reviewed the row's codes (written by the review commands).
 REVIEWED_COL = "reviewed"
@@ -22,6 +33,12 @@ REVIEWER_COL = "reviewer"
 REVIEWED_AT_COL = "reviewed_at"
 CHANGED_COL = "changed_suggestion"
 MODEL_VERSION_COL = "model_version"
+
+
+def output_columns(codebook: Codebook) -> list[str]:
+    """Columns that tagging adds to a table: one 0/1 column per code, its score, and the summaries."""
+    return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL,
+            NEEDS_REVIEW_COL]
 
 
 def human_coded_mask(frame: pd.DataFrame) -> np.ndarray:

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opm_nlp.model.coding_model import CodingModel, output_columns
+from opm_nlp.columns import output_columns
+from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import ModelError
 

@@ -1,1 +1,7 @@
-"""classify."""
+"""Estimators that score answers for each code (scikit-learn contract), and agreement metrics.
+
+The embedding classifier (lexical, embedding, sentence and fine-tuned views, stacked per code), the
+keyword (stem-word) classifier, fine-tuning of the encoder, thresholds, F1 and Cohen's kappa.
+
+May import: :mod:`opm_nlp.embedding`, :mod:`opm_nlp.codebook`, :mod:`opm_nlp.io` and the base modules.
+"""

@@ -21,7 +21,8 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     dict
         Paths of the two files (``tagged``, ``frequencies``) and ``summary_text`` for the terminal.
     """
-    from opm_nlp.model.coding_model import REVIEW_COL, CodingModel
+    from opm_nlp.columns import NEEDS_REVIEW_COL
+    from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.report.summary import theme_frequencies
     from opm_nlp.io.tables import read_responses, write_table
 
@@ -41,7 +42,7 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
         f"{len(tagged)} respondents, {answered} with an answer.",
         f"Model: {model_dir.name} ({model.metadata['training']['answers']} training answers, "
         f"cross-validated macro-F1 {model.metadata['cv_metrics']['macro_f1']:.2f}).",
-        f"{int(tagged[REVIEW_COL].sum())} answers are flagged for review.",
+        f"{int(tagged[NEEDS_REVIEW_COL].sum())} answers are flagged for review.",
         "",
         "Suggested themes (respondents, % of those who answered):",
     ]

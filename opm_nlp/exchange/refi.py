@@ -376,7 +376,7 @@ def attribute_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str, id
     Everything except the id, the text, the code columns, the model's output columns and the
     review provenance columns.
     """
-    from opm_nlp.model.coding_model import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+    from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
     from opm_nlp.columns import (
         CHANGED_COL,
         MODEL_VERSION_COL,
@@ -385,7 +385,7 @@ def attribute_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str, id
         REVIEWER_COL,
     )
 
-    skip = {id_col, text_col, *codebook.ids, SUGGESTED_COL, UNCERTAIN_COL, REVIEW_COL, REVIEWED_COL,
+    skip = {id_col, text_col, *codebook.ids, SUGGESTED_COL, UNCERTAIN_COL, NEEDS_REVIEW_COL, REVIEWED_COL,
             REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL}
     return [c for c in frame.columns if c not in skip and not str(c).startswith(SCORE_PREFIX)]
 
@@ -464,7 +464,7 @@ def build_project(
     where :func:`opm_nlp.columns.human_coded_mask` says a person coded the row, otherwise by
     ``"opm-nlp model suggestions"``. Answers flagged ``needs_review`` form a set.
     """
-    from opm_nlp.model.coding_model import REVIEW_COL
+    from opm_nlp.columns import NEEDS_REVIEW_COL
     from opm_nlp.columns import human_coded_mask
     from opm_nlp.io.tables import to_wide
 
@@ -499,8 +499,8 @@ def build_project(
     response_ids = table[id_col].tolist()
     texts = table[text_col].tolist()
     codes = table[codebook.ids].to_numpy(dtype=int)
-    review = (pd.to_numeric(tagged[REVIEW_COL], errors="coerce").fillna(0).to_numpy() == 1
-              if REVIEW_COL in tagged.columns else np.zeros(len(table), dtype=bool))
+    review = (pd.to_numeric(tagged[NEEDS_REVIEW_COL], errors="coerce").fillna(0).to_numpy() == 1
+              if NEEDS_REVIEW_COL in tagged.columns else np.zeros(len(table), dtype=bool))
 
     cases = etree.SubElement(root, f"{P}Cases")
     for row, response_id in enumerate(response_ids):

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from opm_nlp.model.coding_model import REVIEW_COL, CodingModel, resolve_carry
+from opm_nlp.columns import NEEDS_REVIEW_COL
+from opm_nlp.model.coding_model import CodingModel, resolve_carry
 from opm_nlp.exceptions import DataError, OpmNlpError
 from opm_nlp.io.tables import (
     _FORMULA_START,
@@ -191,10 +192,10 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, tex
         shutil.rmtree(work, ignore_errors=True)
         raise
     for part in parts:
-        frame = pd.read_parquet(part, columns=[text_col, REVIEW_COL])
+        frame = pd.read_parquet(part, columns=[text_col, NEEDS_REVIEW_COL])
         summary.answers += len(frame)
         summary.empty += int(frame[text_col].eq("").sum())
-        summary.needs_review += int(frame[REVIEW_COL].sum())
+        summary.needs_review += int(frame[NEEDS_REVIEW_COL].sum())
     _join_parts(parts, out)
     shutil.rmtree(work, ignore_errors=True)
     return summary

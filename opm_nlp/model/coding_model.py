@@ -41,15 +41,12 @@ from opm_nlp.codebook.codes import Codebook, parse_codebook
 from opm_nlp.embedding.encoder import DEFAULT_BACKEND
 from opm_nlp.classify.metrics import agreement_table, f1_intervals
 from opm_nlp.exceptions import DataError, ModelError
-from opm_nlp.columns import SCORE_PREFIX
+from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL, output_columns
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 METHODS = ("embedding", "keyword")
-SUGGESTED_COL = "suggested_codes"
-UNCERTAIN_COL = "uncertain_codes"
-REVIEW_COL = "needs_review"
 _FILES = ("classifier.joblib", "codebook.yaml")
 _VERSIONED = ("opm-nlp", "scikit-learn", "numpy", "pandas", "joblib", "sentence-transformers", "torch",
               "transformers", "spacy")
@@ -69,10 +66,6 @@ def package_versions() -> dict[str, str]:
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
-
-def output_columns(codebook: Codebook) -> list[str]:
-    """Columns that :meth:`CodingModel.tag` adds to a table."""
-    return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL, REVIEW_COL]
 
 
 def read_model_info(folder: str | Path) -> tuple[Codebook, dict]:
@@ -413,7 +406,7 @@ class CodingModel:
             out[SCORE_PREFIX + code_id] = np.round(scores[:, j], 4)
         out[SUGGESTED_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in suggested]
         out[UNCERTAIN_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in near]
-        out[REVIEW_COL] = (near.any(axis=1) | ~has_text).astype(int)
+        out[NEEDS_REVIEW_COL] = (near.any(axis=1) | ~has_text).astype(int)
         return out
 
     # -- persistence -----------------------------------------------------------------------

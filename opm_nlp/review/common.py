@@ -22,7 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from opm_nlp.model.coding_model import SCORE_PREFIX, SUGGESTED_COL
+from opm_nlp.columns import SCORE_PREFIX, SUGGESTED_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.columns import REVIEWED_COL

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from opm_nlp.model.coding_model import SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.columns import SUGGESTED_COL, UNCERTAIN_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError, ServerError
 from opm_nlp.columns import (

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.model.coding_model import REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
@@ -68,7 +68,7 @@ def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, t
     out[MODEL_VERSION_COL] = model_version
     for j, column in enumerate(score_cols):
         out[column] = scores[:, j]
-    used = set(out.columns) | {REVIEW_COL}
+    used = set(out.columns) | {NEEDS_REVIEW_COL}
     for column in tagged.columns:
         if column not in used:
             out[column] = tagged[column]
