@@ -205,8 +205,30 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+def text_values(values: pd.Series) -> pd.Series:
+    """A column as stripped text, a missing cell as ``""`` (the one rule for answers and ids)."""
+    return values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip())
+
+
+def answered(values: pd.Series) -> np.ndarray:
+    """Boolean array: True where a column of answers holds text (not empty, not missing)."""
+    return text_values(values).ne("").to_numpy()
+
+
+def parse_numbers(values: pd.Series, where: str, expected: str, fix: str) -> pd.Series:
+    """A column as floats, an empty cell as NaN; a cell that is not a number is one clear error.
+
+    ``where`` names the file and column (``"x.csv: column 'q1'"``), ``expected`` what a cell should
+    hold (``"a number"``), ``fix`` how to mend the file.
+    """
+    text = text_values(values)
+    numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce").astype(float)
+    bad = np.flatnonzero((numbers.isna() & text.ne("")).to_numpy())
+    if len(bad):
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise DataError(f"{where}, row {row_number(bad[0])}{more}: expected {expected}, found "
+                        f"{values.iloc[bad[0]]!r}. {fix}")
+    return numbers
 
 
 def read_responses(
@@ -239,18 +261,18 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
     _require_columns(frame, [id_col], source, "Pass --id-col with the column that identifies each response.")
     _require_columns(frame, [text_col], source, "Pass --text-col with the column that holds the answers.")
     frame = frame.copy()
-    frame[id_col] = _clean_text(frame[id_col])
-    frame[text_col] = _clean_text(frame[text_col])
+    frame[id_col] = text_values(frame[id_col])
+    frame[text_col] = text_values(frame[text_col])
     empty_ids = np.flatnonzero(frame[id_col].eq("").to_numpy())
     if len(empty_ids):
         raise DataError(
-            f"{source}: column '{id_col}' is empty in row {_row(first_row + empty_ids[0])}"
+            f"{source}: column '{id_col}' is empty in row {row_number(first_row + empty_ids[0])}"
             f"{f' and {len(empty_ids) - 1} more' if len(empty_ids) > 1 else ''}; every response needs an id."
         )
     duplicated = frame[id_col][frame[id_col].duplicated()]
     if len(duplicated):
         first = duplicated.iloc[0]
-        rows = [_row(first_row + i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
+        rows = [row_number(first_row + i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
         raise DataError(
             f"{source}: response id '{first}' appears more than once (rows {rows})"
             f"{f'; {duplicated.nunique()} ids are repeated' if duplicated.nunique() > 1 else ''}. "
@@ -259,8 +281,8 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
     return frame.reset_index(drop=True)
 
 
-def _row(index: int) -> int:
-    """Spreadsheet row number of a 0-based data index (row 1 is the header)."""
+def row_number(index: int) -> int:
+    """Spreadsheet row number of a 0-based data index (row 1 is the header), for error messages."""
     return int(index) + 2
 
 
@@ -403,7 +425,7 @@ def _parse_binary(values: pd.Series, column: str, source: str) -> pd.Series:
         if text in _FALSE:
             return 0
         raise DataError(
-            f"{source}: column '{column}', row {_row(index)}: expected 0 or 1, found {value!r}."
+            f"{source}: column '{column}', row {row_number(index)}: expected 0 or 1, found {value!r}."
         )
 
     return pd.Series([parse(v, i) for i, v in enumerate(values)], index=values.index, dtype="int64")
@@ -412,12 +434,12 @@ def _parse_binary(values: pd.Series, column: str, source: str) -> pd.Series:
 def _from_long(frame, codebook, text_col, id_col, column, lookup, source) -> pd.DataFrame:
     _require_columns(frame, [id_col, text_col], source, "Pass --id-col and --text-col.")
     frame = frame.copy()
-    frame[id_col] = _clean_text(frame[id_col])
-    frame[text_col] = _clean_text(frame[text_col])
+    frame[id_col] = text_values(frame[id_col])
+    frame[text_col] = text_values(frame[text_col])
     rows = []
     for index, (response_id, value) in enumerate(zip(frame[id_col], frame[column])):
         text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
-        code_id = _parse_code_name(text, lookup, codebook, f"{source}, row {_row(index)}") if text else None
+        code_id = _parse_code_name(text, lookup, codebook, f"{source}, row {row_number(index)}") if text else None
         rows.append((response_id, code_id))
     first = frame.drop(columns=[column]).drop_duplicates(subset=[id_col], keep="first")
     out = check_responses(first, text_col, id_col, source)
@@ -442,7 +464,7 @@ def _from_delimited(frame, codebook, text_col, id_col, column, lookup, source) -
         for part in _DELIMITERS.split(text):
             part = part.strip().strip("'\"")
             if part:
-                code_id = _parse_code_name(part, lookup, codebook, f"{source}, column '{column}', row {_row(index)}")
+                code_id = _parse_code_name(part, lookup, codebook, f"{source}, column '{column}', row {row_number(index)}")
                 matrix[index, index_of[code_id]] = 1
     out = out.drop(columns=[column])
     for j, code_id in enumerate(codebook.ids):
