@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
+from opm_nlp.report.tables import basis_text
+
+if TYPE_CHECKING:  # build imports this module; the types are for annotations only
     from opm_nlp.report.build import Report, ReportTable
 
 HEADERS = {
@@ -164,7 +166,6 @@ def render_html(report: Report) -> str:
     import jinja2
 
     from opm_nlp import __version__
-    from opm_nlp.report.build import basis_text
 
     figures: dict[str, list[dict[str, str]]] = {}
     for section, caption, svg in report.figures():
