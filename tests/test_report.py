@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import os
 import re
@@ -393,6 +394,8 @@ def test_html_is_self_contained_and_escaped(written):
     assert page.count("<table") == len(written[0].tables)
     assert "Fisher&#39;s exact" in page or "Fisher's exact" in page
     assert "p_holm is Holm-adjusted within each family" in page
+    version = importlib.metadata.version("opm-nlp")
+    assert f'<meta name="generator" content="opm-nlp {version}">' in page and f"with opm-nlp {version}</p>" in page
 
 
 def test_failed_write_leaves_no_files(tmp_path, monkeypatch):
