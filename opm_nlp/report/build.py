@@ -33,7 +33,6 @@ from opm_nlp.report.html import render_html
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
-    answered_mask,
     basis_text,
     check_group_column,
     coding_basis,
@@ -301,6 +300,7 @@ def _add_quotes(report: Report, table: pd.DataFrame, quotes: int) -> None:
 
 def _add_prepost(report: Report, table: pd.DataFrame, prepost) -> None:
     """The paired tests of the pre/post items, and the gains with and without each theme."""
+    from opm_nlp.io.tables import answered
     from opm_nlp.report.prepost import prepost_table, theme_gains
 
     _add(report, "prepost", "Self-ratings before and after", prepost_table(table, prepost, report.source),
@@ -308,7 +308,7 @@ def _add_prepost(report: Report, table: pd.DataFrame, prepost) -> None:
          "signed-rank test (two-sided; p_holm Holm-adjusted over the items) and the matched-pairs rank-biserial "
          "correlation with a 95% percentile bootstrap interval (2000 resamples, fixed seed).",
          f"Ratings are the respondents' own; they do not depend on coding. {len(table)} respondents.")
-    gains = theme_gains(table, prepost, report.codebook, answered_mask(table, report.text_col), report.source)
+    gains = theme_gains(table, prepost, report.codebook, answered(table[report.text_col]), report.source)
     _add(report, "prepost_by_theme", "Gains with and without each theme", gains,
          "Per item and code: mean gain (after - before) of answered respondents with the code against those "
          "without, Mann-Whitney U test (two-sided); p_holm Holm-adjusted over all rows. Exploratory.",

@@ -21,7 +21,7 @@ import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
-from opm_nlp.report.tables import answered_mask
+from opm_nlp.io import tables as io_tables
 
 #: Two example answers sharing more than this fraction of their words (Jaccard) are near-copies.
 MAX_QUOTE_SIMILARITY = 0.5
@@ -55,10 +55,10 @@ def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
         Columns: code, label, rank, ``id_col``, ``text_col``, score (NaN without scores), coded_by
         ("person" or "model"), max_similarity (to the quotes chosen before it).
     """
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     human = human_coded_mask(table)
     n_codes = table[codebook.ids].to_numpy(dtype=int).sum(axis=1)
-    texts = table[text_col].fillna("").astype(str).str.strip().to_numpy()
+    texts = io_tables.text_values(table[text_col]).to_numpy()
     n_words = np.array([len(text.split()) for text in texts])
     columns = ["code", "label", "rank", id_col, text_col, "score", "coded_by", "max_similarity"]
     rows = []

@@ -29,6 +29,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
 from opm_nlp.exceptions import DataError
+from opm_nlp.io import tables as io_tables
 
 CONFIDENCE = 0.95
 #: A --by or --wave column with more distinct values than this is not a grouping column.
@@ -49,22 +50,13 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
     DataError
         If the id, text or code columns are missing or malformed, or a score is not a number.
     """
-    from opm_nlp.io.tables import to_wide
-
-    table = to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
+    table = io_tables.to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
     for code_id in codebook.ids:
         column = SCORE_PREFIX + code_id
         if column in table.columns:
-            raw = table[column]
-            text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-            scores = pd.to_numeric(text.where(text.ne(""), None), errors="coerce").astype(float)
-            bad = np.flatnonzero((scores.isna() & text.ne("")).to_numpy())
-            if len(bad):
-                raise DataError(
-                    f"{source}: column '{column}', row {bad[0] + 2}: expected a model score (a number), found "
-                    f"{raw.iloc[bad[0]]!r}. Use the file written by opm-nlp tag, or drop the score columns."
-                )
-            table[column] = scores
+            table[column] = io_tables.parse_numbers(
+                table[column], where=f"{source}: column '{column}'", expected="a model score (a number)",
+                fix="Use the file written by opm-nlp tag, or drop the score columns.")
     return table
 
 
@@ -108,11 +100,6 @@ def check_group_column(table: pd.DataFrame, column: str, option: str, source: st
         )
 
 
-def answered_mask(table: pd.DataFrame, text_col: str) -> np.ndarray:
-    """True for respondents with a non-empty answer."""
-    return table[text_col].fillna("").astype(str).str.strip().ne("").to_numpy()
-
-
 def group_values(table: pd.DataFrame, column: str) -> pd.Series:
     """A grouping column as text, ``"2019"`` rather than ``2019.0``, empty cells as ``(missing)``."""
     def text(value: object) -> str:
@@ -148,7 +135,7 @@ def coding_basis(table: pd.DataFrame, text_col: str) -> dict[str, int]:
         ``respondents`` (rows), ``answered`` (non-empty answers), ``human`` (answered and coded or
         reviewed by a person) and ``model_only`` (answered, carrying only model suggestions).
     """
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     human = human_coded_mask(table)
     return {"respondents": len(table), "answered": int(answered.sum()), "human": int((answered & human).sum()),
             "model_only": int((answered & ~human).sum())}
@@ -200,7 +187,7 @@ def frequency_table(table: pd.DataFrame, codebook: Codebook, text_col: str) -> p
 
 
 def _frequency_rows(table: pd.DataFrame, codebook: Codebook, text_col: str, human: np.ndarray) -> pd.DataFrame:
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     codes = table[codebook.ids].to_numpy(dtype=int) * answered[:, None]
     counts = codes.sum(axis=0)
     n_answered, n_all = int(answered.sum()), len(table)
@@ -244,7 +231,7 @@ def study_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: 
         Index: code ids. Columns: category (label), parent, unique_respondents, with_subcodes,
         definition.
     """
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     ids = table[id_col].to_numpy()
     rows = []
     for code in codebook.codes:
@@ -277,7 +264,7 @@ def group_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str, by
     """
     groups = group_values(table, by)
     human = human_coded_mask(table)
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     parts = []
     for group in group_order(groups):
         if group == MISSING_GROUP and not include_missing:
@@ -327,7 +314,7 @@ def cooccurrence(table: pd.DataFrame, codebook: Codebook, text_col: str) -> pd.D
     DataFrame
         Square, index and columns the code ids in codebook order.
     """
-    answered = answered_mask(table, text_col)
+    answered = io_tables.answered(table[text_col])
     codes = table[codebook.ids].to_numpy(dtype=int)[answered]
     matrix = codes.T @ codes
     return pd.DataFrame(matrix, index=pd.Index(codebook.ids, name="code"), columns=codebook.ids)
