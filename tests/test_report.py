@@ -261,6 +261,9 @@ def test_score_columns_must_be_numbers():
     with pytest.raises(DataError, match=r"t\.csv: column 'score_phases', row 4: expected a model score \(a number\), "
                                         r"found 'high'\."):
         prepare_table(frame, CB, "answer", "response_id", source="t.csv")
+    frame.loc[5, "score_phases"] = "low"
+    with pytest.raises(DataError, match=r"t\.csv: column 'score_phases', row 4 and 1 more: expected a model score"):
+        prepare_table(frame, CB, "answer", "response_id", source="t.csv")
 
 
 # -- pre/post -------------------------------------------------------------------------------------
