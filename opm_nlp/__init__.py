@@ -34,7 +34,7 @@ _API = {
     "CodingModel": "opm_nlp.model.coding_model",
     "tag_file": "opm_nlp.model.batch",
     "agreement_table": "opm_nlp.classify.metrics",
-    "theme_frequencies": "opm_nlp.report.summary",
+    "theme_frequencies": "opm_nlp.report.tables",
     "build_report": "opm_nlp.report.build",
     "write_review_sheet": "opm_nlp.review.sheet",
     "write_qdpx": "opm_nlp.exchange.refi",

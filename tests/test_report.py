@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import os
 import re
@@ -24,17 +25,18 @@ from opm_nlp.report.prepost import (
     rank_biserial,
     theme_gains,
 )
-from opm_nlp.report.build import (
-    build_report,
+from opm_nlp.report.build import build_report
+from opm_nlp.report.quotes import example_quotes
+from opm_nlp.report.tables import (
     cooccurrence,
     default_columns,
-    example_quotes,
     frequency_table,
     group_frequencies,
     prepare_table,
     study_table,
-    wave_tests,
+    theme_frequencies,
 )
+from opm_nlp.report.waves import wave_tests
 
 from .conftest import CODEBOOK, CODED
 
@@ -115,6 +117,14 @@ def test_frequencies_match_hand_counts_and_wilson_bounds(table):
     assert round(freq.loc["expectations", "ci_low"] / 100, 4) == 0.1888
     assert round(freq.loc["expectations", "ci_high"] / 100, 4) == 0.7333
     assert freq["respondents_human"].tolist() == [4, 4, 3] and freq["respondents_model_only"].sum() == 0
+
+
+def test_theme_frequencies_are_the_short_form_of_the_frequency_table(table):
+    short = theme_frequencies(table, CB, "answer")
+    assert list(short.columns) == ["label", "respondents", "pct_of_answered", "pct_of_all"]
+    assert short.index.name == "code" and short["respondents"].tolist() == [4, 4, 3]
+    assert short["pct_of_answered"].tolist() == [44.4, 44.4, 33.3]
+    assert short["pct_of_all"].tolist() == [40.0, 40.0, 30.0]
 
 
 def test_empty_answer_carries_no_code_even_if_marked():
@@ -251,6 +261,9 @@ def test_score_columns_must_be_numbers():
     with pytest.raises(DataError, match=r"t\.csv: column 'score_phases', row 4: expected a model score \(a number\), "
                                         r"found 'high'\."):
         prepare_table(frame, CB, "answer", "response_id", source="t.csv")
+    frame.loc[5, "score_phases"] = "low"
+    with pytest.raises(DataError, match=r"t\.csv: column 'score_phases', row 4 and 1 more: expected a model score"):
+        prepare_table(frame, CB, "answer", "response_id", source="t.csv")
 
 
 # -- pre/post -------------------------------------------------------------------------------------
@@ -333,9 +346,9 @@ def test_default_columns_follow_the_tagged_layout():
 
 
 def test_group_column_with_too_many_values_is_refused(table, monkeypatch):
-    import opm_nlp.report.build
+    import opm_nlp.report.tables
 
-    monkeypatch.setattr(opm_nlp.report.build, "MAX_GROUPS", 5)
+    monkeypatch.setattr(opm_nlp.report.tables, "MAX_GROUPS", 5)
     with pytest.raises(DataError, match=r"t\.csv: column 'response_id' has 10 distinct values; --by expects a "
                                         r"grouping column with at most 5 groups"):
         build_report(table, CB, "answer", "response_id", by=["response_id"], source="t.csv")
@@ -384,6 +397,8 @@ def test_html_is_self_contained_and_escaped(written):
     assert page.count("<table") == len(written[0].tables)
     assert "Fisher&#39;s exact" in page or "Fisher's exact" in page
     assert "p_holm is Holm-adjusted within each family" in page
+    version = importlib.metadata.version("opm-nlp")
+    assert f'<meta name="generator" content="opm-nlp {version}">' in page and f"with opm-nlp {version}</p>" in page
 
 
 def test_failed_write_leaves_no_files(tmp_path, monkeypatch):

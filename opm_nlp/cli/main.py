@@ -718,7 +718,8 @@ def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_
     """
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.report.prepost import load_prepost_spec
-    from opm_nlp.report.build import basis_text, build_report, default_columns
+    from opm_nlp.report.build import build_report
+    from opm_nlp.report.tables import basis_text, default_columns
     from opm_nlp.io.tables import read_table
 
     cb = load_codebook(codebook_path)

@@ -8,12 +8,15 @@ names, labels) is HTML-escaped.
 from __future__ import annotations
 
 import re
+from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
+from opm_nlp.report.tables import basis_text
+
+if TYPE_CHECKING:  # build imports this module; the types are for annotations only
     from opm_nlp.report.build import Report, ReportTable
 
 HEADERS = {
@@ -163,9 +166,6 @@ def render_html(report: Report) -> str:
     """The report as a self-contained HTML page."""
     import jinja2
 
-    from opm_nlp import __version__
-    from opm_nlp.report.build import basis_text
-
     figures: dict[str, list[dict[str, str]]] = {}
     for section, caption, svg in report.figures():
         figures.setdefault(section, []).append({"caption": caption, "svg": svg})
@@ -179,5 +179,13 @@ def render_html(report: Report) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(_TEMPLATE).render(
         source=report.source, codebook=report.codebook, codes=len(report.codebook), created=report.created,
-        version=__version__, basis=report.basis, basis_line=basis_text(report.basis), notes=report.notes,
+        version=_version(), basis=report.basis, basis_line=basis_text(report.basis), notes=report.notes,
         sections=sections)
+
+
+def _version() -> str:
+    """The installed opm-nlp version, for the page's generator line."""
+    try:
+        return importlib_metadata.version("opm-nlp")
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "(version unknown)"

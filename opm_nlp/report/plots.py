@@ -1,12 +1,12 @@
 """Charts of report tables: plain functions that take a table and return a matplotlib Figure.
 
-Each function takes a DataFrame made by :mod:`opm_nlp.report.build` (or :mod:`opm_nlp.report.prepost`) and returns a
+Each function takes a DataFrame made by :mod:`opm_nlp.report.tables` (or :mod:`opm_nlp.report.prepost`) and returns a
 :class:`matplotlib.figure.Figure`, built without pyplot, so nothing here touches a display or global
 state. :func:`figure_to_svg` turns a figure into SVG text to inline in a self-contained HTML page.
 
 Examples
 --------
->>> from opm_nlp.report.build import frequency_table
+>>> from opm_nlp.report.tables import frequency_table
 >>> from opm_nlp.report.plots import plot_frequencies
 >>> fig = plot_frequencies(frequency_table(coded, codebook, "answer"), codebook)   # doctest: +SKIP
 >>> fig.savefig("frequencies.png", dpi=150)                                         # doctest: +SKIP
@@ -72,7 +72,7 @@ def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None
     Parameters
     ----------
     frequencies : DataFrame
-        From :func:`opm_nlp.report.build.frequency_table` (index: code ids; columns label, respondents,
+        From :func:`opm_nlp.report.tables.frequency_table` (index: code ids; columns label, respondents,
         pct_of_answered, ci_low, ci_high).
     codebook : Codebook, optional
         For the codes' colours.
@@ -106,7 +106,7 @@ def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
     Parameters
     ----------
     long : DataFrame
-        From :func:`opm_nlp.report.build.group_frequencies`: one row per (group, code), with columns ``by``,
+        From :func:`opm_nlp.report.tables.group_frequencies`: one row per (group, code), with columns ``by``,
         code, label, pct_of_answered, ci_low, ci_high.
     by : str
         The grouping column.
@@ -145,7 +145,7 @@ def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = N
     Parameters
     ----------
     long : DataFrame
-        From :func:`opm_nlp.report.build.group_frequencies` with ``by=wave`` (waves in order).
+        From :func:`opm_nlp.report.tables.group_frequencies` with ``by=wave`` (waves in order).
     wave : str
         The wave column.
     """
@@ -185,7 +185,7 @@ def plot_cooccurrence(matrix: pd.DataFrame, codebook: Codebook | None = None,
     Parameters
     ----------
     matrix : DataFrame
-        From :func:`opm_nlp.report.build.cooccurrence`: square, indexed and columned by code ids.
+        From :func:`opm_nlp.report.tables.cooccurrence`: square, indexed and columned by code ids.
     """
     from matplotlib import colormaps
 

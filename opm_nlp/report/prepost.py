@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import yaml
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError, SpecError
+from opm_nlp.io.tables import parse_numbers, row_number
 
 SPEC_KEYS = ("items", "scale")
 ITEM_KEYS = ("name", "before", "after")
@@ -173,21 +173,14 @@ def paired_ratings(frame: pd.DataFrame, spec: PrePostSpec, source: str = "the ta
 
 def _numeric(values: pd.Series, column: str, item: PrePostItem, side: str, spec: PrePostSpec,
              source: str) -> pd.Series:
-    text = values.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip())
-    numbers = pd.to_numeric(text.where(text.ne(""), None), errors="coerce").astype(float)
-    bad = np.flatnonzero((numbers.isna() & text.ne("")).to_numpy())
     where = f"{source}: column '{column}' (item '{item.name}', {side})"
-    if len(bad):
-        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise DataError(
-            f"{where}, row {bad[0] + 2}{more}: expected a number, found {values.iloc[bad[0]]!r}. "
-            f"Recode ratings as numbers (e.g. 1-5) or leave the cell empty."
-        )
+    numbers = parse_numbers(values, where=where, expected="a number",
+                            fix="Recode ratings as numbers (e.g. 1-5) or leave the cell empty.")
     if spec.scale_min is not None:
         outside = np.flatnonzero(((numbers < spec.scale_min) | (numbers > spec.scale_max)).to_numpy())
         if len(outside):
             raise DataError(
-                f"{where}, row {outside[0] + 2}: {values.iloc[outside[0]]!r} is outside the scale "
+                f"{where}, row {row_number(outside[0])}: {values.iloc[outside[0]]!r} is outside the scale "
                 f"{spec.scale_min:g}-{spec.scale_max:g} declared in {spec.source}. Fix the value or the scale."
             )
     return numbers
