@@ -324,7 +324,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.io.tables import combine_coded, read_coded
+    from opm_nlp.codebook.coded import combine_coded, read_coded
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
@@ -645,7 +645,8 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.classify.metrics import agreement_report, format_table
     from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.io.tables import read_coded, write_json
+    from opm_nlp.codebook.coded import read_coded
+    from opm_nlp.io.tables import write_json
 
     model = CodingModel.load(model_dir)
     cb = model.codebook

@@ -466,7 +466,7 @@ def build_project(
     """
     from opm_nlp.columns import NEEDS_REVIEW_COL
     from opm_nlp.columns import human_coded_mask
-    from opm_nlp.io.tables import to_wide
+    from opm_nlp.codebook.coded import to_wide
 
     missing = [c for c in codebook.ids if c not in tagged.columns]
     if missing:

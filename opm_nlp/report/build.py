@@ -64,7 +64,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
     DataError
         If the id, text or code columns are missing or malformed, or a score is not a number.
     """
-    from opm_nlp.io.tables import to_wide
+    from opm_nlp.codebook.coded import to_wide
 
     table = to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
     for code_id in codebook.ids:
