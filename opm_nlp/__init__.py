@@ -37,7 +37,7 @@ _API = {
     "theme_frequencies": "opm_nlp.report.summary",
     "build_report": "opm_nlp.report.build",
     "write_review_sheet": "opm_nlp.review.sheet",
-    "write_qdpx": "opm_nlp.exchange.refi",
+    "write_qdpx": "opm_nlp.exchange.qdpx",
     "OpmNlpError": "opm_nlp.exceptions",
     "CodebookError": "opm_nlp.exceptions",
     "DataError": "opm_nlp.exceptions",
