@@ -34,7 +34,7 @@ def codebook():
 
 @pytest.fixture(scope="session")
 def coded(codebook) -> pd.DataFrame:
-    from opm_nlp.io.tables import read_coded
+    from opm_nlp.codebook.coded import read_coded
 
     return read_coded(CODED, codebook, "answer", "response_id")
 

@@ -11,7 +11,7 @@ import pytest
 from opm_nlp.model.batch import tag_dataframe, tag_file
 from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.exceptions import DataError
-from opm_nlp.io.tables import read_responses
+from opm_nlp.io.responses import read_responses
 
 from .conftest import CODED, NEW_WAVE
 

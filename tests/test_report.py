@@ -29,7 +29,6 @@ from opm_nlp.report.build import build_report
 from opm_nlp.report.quotes import example_quotes
 from opm_nlp.report.tables import (
     cooccurrence,
-    default_columns,
     frequency_table,
     group_frequencies,
     prepare_table,
@@ -336,15 +335,6 @@ def test_spec_columns_and_values_are_checked(table, tmp_path):
 
 
 # -- input checks ---------------------------------------------------------------------------------
-def test_default_columns_follow_the_tagged_layout():
-    frame = small_table()
-    assert default_columns(frame, CB, None, None) == ("answer", "response_id")
-    assert default_columns(frame, CB, "answer", "site") == ("answer", "site")
-    with pytest.raises(DataError, match=r"x\.csv: column 'expectations' holds codes or scores, so it cannot be the "
-                                        r"answer column .* Pass --text-col\."):
-        default_columns(frame[["response_id", "expectations", "answer"]], CB, None, None, source="x.csv")
-
-
 def test_group_column_with_too_many_values_is_refused(table, monkeypatch):
     import opm_nlp.report.tables
 

@@ -111,7 +111,8 @@ def label_studio(tmp_path_factory):
 def tagged_wave(tmp_path_factory) -> dict:
     """24 answers of the illustrative new wave tagged by the shipped model: wave 1 = the first 16."""
     from opm_nlp.model.coding_model import CodingModel
-    from opm_nlp.io.tables import read_responses, write_table
+    from opm_nlp.io.responses import read_responses
+    from opm_nlp.io.tables import write_table
 
     folder = tmp_path_factory.mktemp("tagged")
     answers = read_responses(NEW_WAVE, "answer", "response_id").head(24)
@@ -380,7 +381,7 @@ def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
     from openpyxl import load_workbook
 
     from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.io.tables import read_coded
+    from opm_nlp.codebook.coded import read_coded
 
     source = tagged_wave["tagged"].head(12).copy()
     source.loc[0, "answer"] = "=HYPERLINK(\"http://x\")"

@@ -24,7 +24,8 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     from opm_nlp.columns import NEEDS_REVIEW_COL
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.report.tables import theme_frequencies
-    from opm_nlp.io.tables import read_responses, write_table
+    from opm_nlp.io.responses import read_responses
+    from opm_nlp.io.tables import write_table
 
     if not (model_dir / "metadata.json").is_file():
         raise ModelError(f"The default model is missing from {model_dir}; rebuild it with: make model")

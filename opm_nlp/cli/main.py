@@ -174,7 +174,7 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
     cb = load_codebook(codebook_path)
     levels = 1 + max(len(cb.ancestors(code.id)) for code in cb.codes)
     if fmt == "qdc":
-        from opm_nlp.exchange.refi import write_qdc
+        from opm_nlp.codebook.qdc import write_qdc
 
         write_qdc(cb, out)
         what = "REFI-QDA Codebook 1.0"
@@ -209,7 +209,7 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
       opm-nlp codebook import our_codebook.xlsx --name "Mentoring changes" --out codebook/mine.yaml
     """
     from opm_nlp.codebook.codes import IMPORTABLE
-    from opm_nlp.exchange.refi import write_codebook_yaml
+    from opm_nlp.codebook.qdc import write_codebook_yaml
 
     suffix = source.suffix.lower()
     if suffix not in IMPORTABLE:
@@ -217,7 +217,7 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
                             f"({', '.join(s for s in IMPORTABLE if s != '.qdc')}), found "
                             f"'{source.suffix or '(no extension)'}'.")
     if suffix == ".qdc":
-        from opm_nlp.exchange.refi import read_qdc
+        from opm_nlp.codebook.qdc import read_qdc
 
         cb = read_qdc(source, name=name)
     else:
@@ -259,10 +259,11 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
           --text-col answer --id-col response_id --out wave2022.qdpx
     """
     from opm_nlp.codebook.codes import load_codebook
-    from opm_nlp.exchange.refi import HUMAN_USER, MODEL_USER, read_tagged, write_qdpx
+    from opm_nlp.exchange.qdpx import HUMAN_USER, MODEL_USER, read_project_input, write_qdpx
 
     cb = load_codebook(codebook_path)
-    frame, text_col, id_col = read_tagged(tagged_path, text_col=text_col, id_col=id_col, encoding=encoding)
+    frame, text_col, id_col = read_project_input(tagged_path, cb, text_col=text_col, id_col=id_col,
+                                                 encoding=encoding)
     summary = write_qdpx(frame, cb, out, text_col, id_col, name=name, source=str(tagged_path))
     variables = f" ({', '.join(summary.variables)})" if summary.variables else ""
     click.echo(f"Wrote {out}: {summary.sources} answers from '{text_col}' as sources and cases "
@@ -324,7 +325,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.io.tables import combine_coded, read_coded
+    from opm_nlp.codebook.coded import combine_coded, read_coded
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
@@ -645,7 +646,8 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.classify.metrics import agreement_report, format_table
     from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.io.tables import read_coded, write_json
+    from opm_nlp.codebook.coded import read_coded
+    from opm_nlp.io.tables import write_json
 
     model = CodingModel.load(model_dir)
     cb = model.codebook
@@ -719,7 +721,8 @@ def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.report.prepost import load_prepost_spec
     from opm_nlp.report.build import build_report
-    from opm_nlp.report.tables import basis_text, default_columns
+    from opm_nlp.codebook.coded import default_columns
+    from opm_nlp.report.tables import basis_text
     from opm_nlp.io.tables import read_table
 
     cb = load_codebook(codebook_path)

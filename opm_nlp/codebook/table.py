@@ -40,6 +40,7 @@ from opm_nlp.io.tables import (
     atomic_output,
     cell_text,
     read_table,
+    row_number,
     write_table,
     write_xlsx,
 )
@@ -132,15 +133,15 @@ def read_codebook_table(path: str | Path, name: str | None = None, sheet: str | 
             continue  # a blank row between codes
         if not row["label"]:
             raise CodebookError(
-                f"{path}, row {index + 2}: the code has no {columns['label']!r}; every code needs a name.")
-        rows.append((index + 2, row))  # + 2: the header row, and rows count from 1
+                f"{path}, row {row_number(index)}: the code has no {columns['label']!r}; every code needs a name.")
+        rows.append((row_number(index), row))
     if not rows:
         raise CodebookError(f"{path}: the table has no codes (every row is empty).")
 
-    for row_number, row in rows:
+    for line, row in rows:
         if row["id"] and not ID_RE.match(row["id"]):
             raise CodebookError(
-                f"{path}, row {row_number}: code id {row['id']!r} in column {columns['id']!r} is not snake_case "
+                f"{path}, row {line}: code id {row['id']!r} in column {columns['id']!r} is not snake_case "
                 f"(lower-case letters, digits and underscores, starting with a letter, e.g. 'goal_setting'). "
                 f"Fix it, or delete the column to have ids made from the labels.")
     taken = {row["id"] for _, row in rows if row["id"]}
@@ -157,7 +158,7 @@ def read_codebook_table(path: str | Path, name: str | None = None, sheet: str | 
     placeholder = no_definition(path.name)
     undefined: list[str] = []
     raw_codes, places = [], {}
-    for number, (row_number, row) in enumerate(rows):
+    for number, (line, row) in enumerate(rows):
         raw: dict[str, object] = {"id": row["id"], "label": " ".join(row["label"].split()),
                                   "definition": row["definition"]}
         if not row["definition"]:
@@ -175,7 +176,7 @@ def read_codebook_table(path: str | Path, name: str | None = None, sheet: str | 
         if row["color"]:
             raw["color"] = row["color"]
         raw_codes.append(raw)
-        places[number] = f"row {row_number}"
+        places[number] = f"row {line}"
 
     about = _about(path) if sheet is None else {}
     codebook = Codebook.from_dict(

@@ -30,16 +30,16 @@ import pandas as pd
 from opm_nlp.columns import NEEDS_REVIEW_COL
 from opm_nlp.model.coding_model import CodingModel, resolve_carry
 from opm_nlp.exceptions import DataError, OpmNlpError
+from opm_nlp.io.responses import check_responses
 from opm_nlp.io.tables import (
     _FORMULA_START,
     _cell,
     _kind,
-    _row,
     _separator,
     atomic_output,
-    check_responses,
     iter_chunks,
 )
+from opm_nlp.io.tables import row_number as _row
 
 logger = logging.getLogger(__name__)
 

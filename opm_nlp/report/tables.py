@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
+from opm_nlp.codebook.coded import to_wide
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
 from opm_nlp.exceptions import DataError
 from opm_nlp.io import tables as io_tables
@@ -42,7 +43,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
                   code_col: str | None = None, source: str = "the table") -> pd.DataFrame:
     """Check a tagged or coded table and bring it to the wide house format for reporting.
 
-    Code columns become 0/1 integers (see :func:`opm_nlp.io.tables.to_wide`) and ``score_<code>``
+    Code columns become 0/1 integers (see :func:`opm_nlp.codebook.coded.to_wide`) and ``score_<code>``
     columns, when present, become numbers.
 
     Raises
@@ -50,7 +51,7 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
     DataError
         If the id, text or code columns are missing or malformed, or a score is not a number.
     """
-    table = io_tables.to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
+    table = to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=source)
     for code_id in codebook.ids:
         column = SCORE_PREFIX + code_id
         if column in table.columns:
@@ -58,31 +59,6 @@ def prepare_table(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col
                 table[column], where=f"{source}: column '{column}'", expected="a model score (a number)",
                 fix="Use the file written by opm-nlp tag, or drop the score columns.")
     return table
-
-
-def default_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str | None, id_col: str | None,
-                    source: str = "the table") -> tuple[str, str]:
-    """The text and id columns, defaulting to the layout opm-nlp writes: id first, text second.
-
-    ``opm-nlp tag`` and the coded-data readers put the response id first and the answer second, so a
-    file from them needs no column options. A default that lands on a code or score column is refused
-    rather than guessed past.
-
-    Returns
-    -------
-    text_col, id_col : str
-    """
-    columns = [str(c) for c in frame.columns]
-    if (text_col is None or id_col is None) and len(columns) < 2:
-        raise DataError(f"{source}: expected at least an id and a text column, found {columns}. "
-                        f"Pass --id-col and --text-col.")
-    id_col = id_col if id_col is not None else columns[0]
-    text_col = text_col if text_col is not None else columns[1]
-    for column, what, option in ((id_col, "id", "--id-col"), (text_col, "answer", "--text-col")):
-        if column in codebook.ids or column.startswith(SCORE_PREFIX):
-            raise DataError(f"{source}: column '{column}' holds codes or scores, so it cannot be the {what} column "
-                            f"(the file does not start with the id and the answer). Pass {option}.")
-    return text_col, id_col
 
 
 def check_group_column(table: pd.DataFrame, column: str, option: str, source: str = "the table") -> None:

@@ -26,7 +26,7 @@ from opm_nlp.columns import SCORE_PREFIX, SUGGESTED_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.columns import REVIEWED_COL
-from opm_nlp.io.tables import _parse_binary, code_lookup, to_wide
+from opm_nlp.codebook.coded import code_lookup, parse_binary as _parse_binary, to_wide
 
 logger = logging.getLogger(__name__)
 
