@@ -508,7 +508,8 @@ def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col
       export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
       opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
     """
-    from opm_nlp.review.labelstudio import connect, push_tagged
+    from opm_nlp.review.labelstudio import push_tagged
+    from opm_nlp.review.labelstudio_server import connect
     from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.io.tables import read_table
 
@@ -545,7 +546,8 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
       opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
     """
     from opm_nlp.exceptions import ReviewError
-    from opm_nlp.review.labelstudio import connect, pull_reviews
+    from opm_nlp.review.labelstudio import pull_reviews
+    from opm_nlp.review.labelstudio_server import connect
     from opm_nlp.review.common import format_agreement, review_agreement
     from opm_nlp.io.tables import write_table
 
