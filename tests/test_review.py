@@ -144,7 +144,7 @@ def project_tasks(client, title):
 def test_label_config_lists_codes_in_tree_order_and_escapes_text():
     import xml.etree.ElementTree as ET
 
-    from opm_nlp.review.labelstudio import codes_in_config, label_config
+    from opm_nlp.review.labelstudio_config import codes_in_config, label_config
 
     cb = parse_codebook("""
 name: 'Tricky <codebook> & "quotes"'
@@ -164,7 +164,7 @@ codes:
 
 
 def test_server_down_is_one_clear_line():
-    from opm_nlp.review.labelstudio import connect
+    from opm_nlp.review.labelstudio_server import connect
 
     with pytest.raises(ServerError, match=r"Cannot reach Label Studio at http://127\.0\.0\.1:\d+ \(.*\)\. Start the server"):
         connect(f"http://127.0.0.1:{free_port()}", "some-key-123")
@@ -176,14 +176,14 @@ def test_server_down_is_one_clear_line():
     ("ftp://host", r"Label Studio URL must look like http://localhost:8080; found 'ftp://host'"),
 ])
 def test_bad_url_is_a_clear_error(url, message):
-    from opm_nlp.review.labelstudio import connect
+    from opm_nlp.review.labelstudio_server import connect
 
     with pytest.raises(ServerError, match=message):
         connect(url, "key-123456")
 
 
 def test_missing_key_is_a_clear_error():
-    from opm_nlp.review.labelstudio import connect
+    from opm_nlp.review.labelstudio_server import connect
 
     with pytest.raises(ServerError, match=r"No Label Studio API key: set LABEL_STUDIO_API_KEY"):
         connect("http://127.0.0.1:9", None)
@@ -326,7 +326,7 @@ def test_pushing_again_adds_nothing_and_a_later_wave_adds_only_new_answers(label
 
 
 def test_wrong_key_is_one_line_and_never_shows_the_key(label_studio, tagged_wave):
-    from opm_nlp.review.labelstudio import connect
+    from opm_nlp.review.labelstudio_server import connect
 
     wrong = "wrong-" + secrets.token_hex(8)
     with pytest.raises(ServerError, match=r"Label Studio at http://127\.0\.0\.1:\d+ refused the API key \(HTTP 401\)\. "
@@ -342,7 +342,8 @@ def test_wrong_key_is_one_line_and_never_shows_the_key(label_studio, tagged_wave
 
 
 def test_pull_unknown_project_and_other_codebook_are_clear_errors(tmp_path, label_studio, tagged_wave):
-    from opm_nlp.review.labelstudio import connect, pull_reviews
+    from opm_nlp.review.labelstudio import pull_reviews
+    from opm_nlp.review.labelstudio_server import connect
 
     server = connect(label_studio["url"], label_studio["key"])
     with pytest.raises(ReviewError, match=r"No project titled 'Nope' on http://127\.0\.0\.1:\d+\. Projects there: "
@@ -363,7 +364,7 @@ def test_pull_unknown_project_and_other_codebook_are_clear_errors(tmp_path, labe
 
 
 def test_server_accepts_the_interface_of_a_tricky_codebook(label_studio):
-    from opm_nlp.review.labelstudio import label_config
+    from opm_nlp.review.labelstudio_config import label_config
 
     cb = parse_codebook("""
 name: 'Tricky <codebook> & "quotes"'

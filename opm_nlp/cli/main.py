@@ -509,13 +509,14 @@ def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col
       export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
       opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
     """
-    from opm_nlp.review.labelstudio import connect, push_tagged
-    from opm_nlp.review.common import model_version, read_tagged, thresholds_of
+    from opm_nlp.review.labelstudio import push_tagged
+    from opm_nlp.review.labelstudio_server import connect
+    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.io.tables import read_table
 
     cb, metadata = _review_codebook(codebook_path, model_dir)
-    tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
-                                                   id_col, source=str(tagged_path))
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                          id_col, source=str(tagged_path))
     server = connect(url, api_key)
     result = push_tagged(server, tagged, scores, cb, project, text_col, id_col,
                          model_version(cb, metadata), thresholds_of(cb, metadata))
@@ -546,7 +547,8 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
       opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
     """
     from opm_nlp.exceptions import ReviewError
-    from opm_nlp.review.labelstudio import connect, pull_reviews
+    from opm_nlp.review.labelstudio import pull_reviews
+    from opm_nlp.review.labelstudio_server import connect
     from opm_nlp.review.common import format_agreement, review_agreement
     from opm_nlp.io.tables import write_table
 
@@ -586,13 +588,13 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
     Example:
       opm-nlp review sheet tagged.csv --out review.xlsx --model models/opm_default
     """
-    from opm_nlp.review.common import model_version, read_tagged, thresholds_of
+    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.review.sheet import review_frame, write_review_sheet
     from opm_nlp.io.tables import read_table
 
     cb, metadata = _review_codebook(codebook_path, model_dir)
-    tagged, scores, text_col, id_col = read_tagged(read_table(tagged_path, encoding=encoding), cb, text_col,
-                                                   id_col, source=str(tagged_path))
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                          id_col, source=str(tagged_path))
     frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata), thresholds_of(cb, metadata))
     write_review_sheet(frame, cb, out)
     click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "

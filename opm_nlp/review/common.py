@@ -1,9 +1,9 @@
 """Review: people confirm or correct the model's suggestions, and the result feeds training.
 
 This module holds what every review tool shares (Label Studio in :mod:`opm_nlp.review.labelstudio`, the
-spreadsheet in :mod:`opm_nlp.review.sheet`): reading a tagged table, how uncertain each suggestion is, the
-model version stamped on it, which rows a person has reviewed, and how often reviewers accept the
-model's codes.
+spreadsheet in :mod:`opm_nlp.review.sheet`): preparing a tagged table for review, how uncertain each
+suggestion is, the model version stamped on it, which rows a person has reviewed, and how often
+reviewers accept the model's codes.
 
 A *reviewed* table is the wide house format (one 0/1 column per code id) with the provenance columns
 of :mod:`opm_nlp.columns`; only rows with ``reviewed`` = 1 carry human codes.
@@ -77,9 +77,10 @@ def uncertainty(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.clip(closeness.max(axis=1), 0.0, 1.0)
 
 
-def read_tagged(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = None, id_col: str | None = None,
-                source: str = "the tagged table") -> tuple[pd.DataFrame, np.ndarray, str, str]:
-    """Check a table written by ``opm-nlp tag`` and return it with its scores.
+def prepare_for_review(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = None,
+                       id_col: str | None = None, source: str = "the tagged table"
+                       ) -> tuple[pd.DataFrame, np.ndarray, str, str]:
+    """Check a table written by ``opm-nlp tag`` and return it with its scores, ready for review.
 
     Parameters
     ----------
@@ -89,6 +90,8 @@ def read_tagged(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = 
         The codebook the answers were tagged with.
     text_col, id_col : str, optional
         Answer and id columns; by default the first two columns, where ``opm-nlp tag`` puts them.
+    source : str
+        Names the table in error messages (usually its path).
 
     Returns
     -------
@@ -98,6 +101,14 @@ def read_tagged(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = 
         ``score_<code>`` as floats (NaN for empty answers).
     text_col, id_col : str
         The columns used.
+
+    Raises
+    ------
+    ReviewError
+        If the score columns of ``codebook`` are missing, or the id or answer column is a code or
+        score column.
+    DataError
+        If the ids or the 0/1 code columns are not valid (see :func:`opm_nlp.io.tables.to_wide`).
     """
     columns = [str(c) for c in frame.columns]
     if id_col is None or text_col is None:

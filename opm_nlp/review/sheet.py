@@ -26,7 +26,7 @@ from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
 from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
-from opm_nlp.io.tables import add_sheet, atomic_output
+from opm_nlp.io.tables import add_sheet, answered, atomic_output, text_values
 
 ANSWERS_SHEET = "answers"
 CODEBOOK_SHEET = "codebook"
@@ -54,7 +54,7 @@ def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, t
     """The ``answers`` sheet as a table: columns in review order, least certain answers first, empty ones last."""
     ids = codebook.ids
     score_cols = [SCORE_PREFIX + c for c in ids]
-    has_text = tagged[text_col].fillna("").astype(str).str.strip().ne("").to_numpy()
+    has_text = answered(tagged[text_col])
     # Empty answers have nothing to review: no uncertainty, listed last.
     unsure = np.where(has_text, uncertainty(scores, thresholds), np.nan)
     out = tagged[[id_col, text_col]].copy()
@@ -63,7 +63,7 @@ def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, t
     for code_id in ids:
         out[code_id] = tagged[code_id].astype(int)
     out[SUGGESTED_COL] = ["; ".join(c for c in ids if int(row[c]) == 1) for _, row in tagged.iterrows()]
-    out[UNCERTAIN_COL] = tagged[UNCERTAIN_COL].fillna("") if UNCERTAIN_COL in tagged.columns else ""
+    out[UNCERTAIN_COL] = text_values(tagged[UNCERTAIN_COL]) if UNCERTAIN_COL in tagged.columns else ""
     out[UNCERTAINTY_COL] = np.round(unsure, 4)
     out[MODEL_VERSION_COL] = model_version
     for j, column in enumerate(score_cols):
@@ -96,11 +96,7 @@ def write_review_sheet(frame: pd.DataFrame, codebook: Codebook, path: str | Path
         An ``.xlsx`` file.
     """
     from openpyxl import Workbook
-    from openpyxl.comments import Comment
-    from openpyxl.formatting.rule import CellIsRule
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.styles import Font
 
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
@@ -114,6 +110,24 @@ def write_review_sheet(frame: pd.DataFrame, codebook: Codebook, path: str | Path
         notes.append([line])
     notes.column_dimensions["A"].width = 120
     notes["A1"].font = Font(bold=True)
+    _format_answers(answers, frame, codebook)
+    with atomic_output(path) as tmp:
+        workbook.save(tmp)
+    return path
+
+
+def _format_answers(answers, frame: pd.DataFrame, codebook: Codebook) -> None:
+    """Style the ``answers`` worksheet of a review workbook.
+
+    Bold, frozen header; wrapped answers; a 0/1 drop-down on the code and ``reviewed`` columns, with
+    1 shaded in the code columns; each code's label and definition (and what ``reviewed`` means) as
+    a comment on its header.
+    """
+    from openpyxl.comments import Comment
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
 
     columns = list(frame.columns)
     last = len(frame) + 1
@@ -147,7 +161,3 @@ def write_review_sheet(frame: pd.DataFrame, codebook: Codebook, path: str | Path
         "for training.", "opm-nlp", width=320, height=100)
     answers.column_dimensions[reviewed].width = 10
     answers.column_dimensions[letter[REVIEWER_COL]].width = 12
-
-    with atomic_output(path) as tmp:
-        workbook.save(tmp)
-    return path

@@ -1,0 +1,121 @@
+"""The Label Studio labeling interface generated from a codebook, and the task fields it shows.
+
+The interface is a multi-select list of the codes (values are code ids, shown with their label and
+definition, children indented under their parent) and a collapsible panel with each code's
+include/exclude notes; :func:`instructions_html` gives the codebook as the project's reviewer
+instructions, and :func:`codes_in_config` reads the code ids back from a project's interface.
+
+Examples
+--------
+>>> config = label_config(codebook)                  # doctest: +SKIP
+>>> codes_in_config(config) == codebook.ids          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import xml.etree.ElementTree as ET
+
+from opm_nlp.codebook.codes import Code, Codebook
+
+#: Name of the code list in the labeling interface (``from_name`` of every result).
+CHOICES_NAME = "codes"
+#: Name of the answer text in the labeling interface (``to_name``).
+TEXT_NAME = "text"
+#: Task data keys. The response id is the key that makes pushing idempotent.
+DATA_TEXT = "text"
+DATA_ID = "response_id"
+DATA_ID_COL = "id_col"
+DATA_TEXT_COL = "text_col"
+DATA_NOTE = "review_note"
+
+
+def _literal(text: str) -> str:
+    """Text safe as a literal in a labeling config: Label Studio reads ``$name`` as a task field."""
+    return re.sub(r"\$(?=[\w{\[])", "\uff04", text)  # fullwidth dollar sign looks the same
+
+
+def label_config(codebook: Codebook) -> str:
+    """The Label Studio labeling interface (XML) for reviewing suggestions against ``codebook``.
+
+    A multi-select ``<Choices>`` whose values are the code ids (what exports and pre-annotations
+    use) and whose display shows the label in bold and the definition beside it; the definition is
+    also the hover hint. Codes are listed parent first, children indented under their parent. A
+    collapsible panel below holds each code's include/exclude notes and examples.
+    """
+    view = ET.Element("View")
+    ET.SubElement(view, "Header", value="Answer $" + DATA_ID, size="5")
+    ET.SubElement(view, "Text", name=TEXT_NAME, value="$" + DATA_TEXT)
+    ET.SubElement(view, "Header", value="$" + DATA_NOTE, size="6")
+    ET.SubElement(view, "Header", value="Codes: tick every code that applies (the model's suggestion is "
+                                         "pre-ticked; confirm or correct it, then submit)", size="5")
+    choices = ET.SubElement(view, "Choices", name=CHOICES_NAME, toName=TEXT_NAME, choice="multiple")
+    for code, depth in _tree_order(codebook):
+        label = html.escape(_literal(code.label))
+        definition = html.escape(_literal(code.definition))
+        arrow = "&#8627; " if depth else ""
+        attributes = {
+            "value": code.id,
+            "html": f"{arrow}<b>{label}</b> <span style=\"color:#666\">&#8212; {definition}</span>",
+            "hint": _literal(code.definition),
+        }
+        if depth:
+            attributes["style"] = f"margin-left: {1.75 * depth:g}em"
+        ET.SubElement(choices, "Choice", attributes)
+    panel = ET.SubElement(ET.SubElement(view, "Collapse"), "Panel",
+                          value=f"Codebook notes: {_literal(codebook.name)} (include / exclude / examples)")
+    for code, depth in _tree_order(codebook):
+        ET.SubElement(panel, "Header", value=_literal(f"{code.label} ({code.id})"), size="6")
+        ET.SubElement(panel, "Text", name=f"note_{code.id}", value=_literal(_notes(code)))
+    return ET.tostring(view, encoding="unicode")
+
+
+def _tree_order(codebook: Codebook) -> list:
+    """Codes depth-first: each parent followed by its children, with their depth."""
+    out = []
+
+    def visit(parent, depth):
+        for code in codebook.children(parent):
+            out.append((code, depth))
+            visit(code.id, depth + 1)
+
+    visit(None, 0)
+    return out
+
+
+def _notes(code: Code) -> str:
+    """A code's definition, include/exclude notes and examples as one line of text."""
+    parts = [code.definition]
+    if code.include:
+        parts.append(f"Include: {code.include}")
+    if code.exclude:
+        parts.append(f"Exclude: {code.exclude}")
+    if code.examples:
+        parts.append("Examples: " + " | ".join(code.examples))
+    return "  ".join(parts)
+
+
+def instructions_html(codebook: Codebook) -> str:
+    """The codebook as HTML for the project's reviewer instructions."""
+    items = []
+    for code, depth in _tree_order(codebook):
+        notes = "".join(f"<br/><i>{name}:</i> {html.escape(text)}"
+                        for name, text in (("Include", code.include), ("Exclude", code.exclude)) if text)
+        items.append(f"<li style=\"margin-left:{1.5 * depth:g}em\"><b>{html.escape(code.label)}</b> "
+                     f"(<code>{code.id}</code>): {html.escape(code.definition)}{notes}</li>")
+    return (f"<h3>{html.escape(codebook.name)}</h3><p>{html.escape(codebook.description)}</p>"
+            f"<p>The model's suggested codes are pre-ticked. Tick every code that applies, untick the ones that "
+            f"do not, then submit. Submitting unchanged confirms the suggestion.</p><ul>{''.join(items)}</ul>")
+
+
+def codes_in_config(config: str) -> list[str]:
+    """Code ids (``<Choice value>``) of the ``codes`` list in a labeling config, in order."""
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return []
+    for element in root.iter("Choices"):
+        if element.get("name") == CHOICES_NAME:
+            return [choice.get("alias") or choice.get("value") for choice in element.iter("Choice")]
+    return []
