@@ -36,6 +36,7 @@ _API = {
     "agreement_table": "opm_nlp.classify.metrics",
     "theme_frequencies": "opm_nlp.report.tables",
     "build_report": "opm_nlp.report.build",
+    "review_frame": "opm_nlp.review.sheet",
     "write_review_sheet": "opm_nlp.review.sheet",
     "write_qdpx": "opm_nlp.exchange.qdpx",
     "OpmNlpError": "opm_nlp.exceptions",
