@@ -202,6 +202,18 @@ def test_push_needs_a_codebook_or_model_and_a_tagged_file(tmp_path, tagged_wave)
     assert "expected the output of opm-nlp tag with this codebook" in result.output
 
 
+def test_review_refuses_a_code_or_score_column_as_the_answer_column(tmp_path, tagged_wave):
+    frame = tagged_wave["tagged"]
+    moved = tmp_path / "moved.csv"
+    frame[["response_id", "score_aligning_expectations", *[c for c in frame.columns if c not in (
+        "response_id", "score_aligning_expectations")]]].to_csv(moved, index=False)
+    result = run("review", "sheet", moved, "--out", tmp_path / "x.xlsx", "--model", DEFAULT_MODEL)
+    assert result.exit_code == 1
+    assert ("moved.csv: column 'score_aligning_expectations' holds codes or scores, so it cannot be the answer "
+            "column (the file does not start with the id and the answer). Pass --text-col.") in result.output
+    assert not (tmp_path / "x.xlsx").exists()
+
+
 def test_uncertainty_is_one_on_the_threshold_and_for_unscored_answers():
     from opm_nlp.review.common import uncertainty
 

@@ -26,7 +26,7 @@ from opm_nlp.columns import SCORE_PREFIX, SUGGESTED_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.columns import REVIEWED_COL
-from opm_nlp.codebook.coded import code_lookup, parse_binary as _parse_binary, to_wide
+from opm_nlp.codebook.coded import code_lookup, default_columns, parse_binary, to_wide
 
 logger = logging.getLogger(__name__)
 
@@ -105,18 +105,13 @@ def prepare_for_review(frame: pd.DataFrame, codebook: Codebook, text_col: str | 
     Raises
     ------
     ReviewError
-        If the score columns of ``codebook`` are missing, or the id or answer column is a code or
-        score column.
+        If the score columns of ``codebook`` are missing.
     DataError
-        If the ids or the 0/1 code columns are not valid (see :func:`opm_nlp.io.tables.to_wide`).
+        If the id or answer column is a code or score column (:func:`opm_nlp.codebook.coded.default_columns`),
+        or the ids or the 0/1 code columns are not valid (:func:`opm_nlp.codebook.coded.to_wide`).
     """
+    text_col, id_col = default_columns(frame, codebook, text_col, id_col, source=source)
     columns = [str(c) for c in frame.columns]
-    if id_col is None or text_col is None:
-        if len(columns) < 2:
-            raise ReviewError(f"{source}: expected the id and answer columns first (as opm-nlp tag writes "
-                              f"them); found columns {columns}. Pass --id-col and --text-col.")
-        id_col = id_col or columns[0]
-        text_col = text_col or columns[1]
     score_cols = [SCORE_PREFIX + c for c in codebook.ids]
     missing = [c for c in score_cols if c not in columns]
     if missing:
@@ -125,10 +120,6 @@ def prepare_for_review(frame: pd.DataFrame, codebook: Codebook, text_col: str | 
             f"output of opm-nlp tag with this codebook (one score_<code> column per code). Tag the answers "
             f"first: opm-nlp tag MODEL_DIR answers.csv --text-col ... --id-col ... --out tagged.csv"
         )
-    for name, column in (("--id-col", id_col), ("--text-col", text_col)):
-        if column in codebook.ids or column.startswith(SCORE_PREFIX):
-            raise ReviewError(f"{source}: '{column}' is a code or score column, not the {name[2:-4]} column. "
-                              f"Pass {name}.")
     tagged = to_wide(frame, codebook, text_col, id_col, format="wide", source=source)
     scores = np.column_stack([pd.to_numeric(tagged[c], errors="coerce").to_numpy(dtype=float)
                               for c in score_cols])
@@ -176,7 +167,7 @@ def reviewed_mask(frame: pd.DataFrame, source: str = "the table") -> np.ndarray:
     """
     if REVIEWED_COL not in frame.columns:
         return np.ones(len(frame), dtype=bool)
-    return _parse_binary(frame[REVIEWED_COL].reset_index(drop=True), REVIEWED_COL, source).to_numpy() == 1
+    return parse_binary(frame[REVIEWED_COL].reset_index(drop=True), REVIEWED_COL, source).to_numpy() == 1
 
 
 def keep_reviewed(frame: pd.DataFrame, codebook: Codebook, source: str = "the table") -> tuple[pd.DataFrame, int, int]:
@@ -237,7 +228,7 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
         raise ReviewError(f"{source}: code column(s) {missing} missing; expected one 0/1 column per code id.")
     reviewed = reviewed.reset_index(drop=True)
     mask = reviewed_mask(reviewed, source)
-    human = np.column_stack([_parse_binary(reviewed[c], c, source).to_numpy() for c in codebook.ids])[mask]
+    human = np.column_stack([parse_binary(reviewed[c], c, source).to_numpy() for c in codebook.ids])[mask]
     model = suggestion_matrix(reviewed, codebook, source)[mask]
     n = int(mask.sum())
     changed = int((human != model).any(axis=1).sum())
