@@ -495,3 +495,12 @@ def test_bad_reviewed_value_and_missing_suggestion_are_clear_errors():
         keep_reviewed(frame, cb, "r.csv")
     with pytest.raises(ReviewError, match=r"r\.csv: no 'suggested_codes' column, so the model's suggestion is unknown"):
         review_agreement(frame.assign(reviewed=1), cb, "r.csv")
+
+
+def test_review_stats_before_any_review_is_one_line(tmp_path, tagged_wave):
+    sheet = tmp_path / "sheet.xlsx"
+    assert run("review", "sheet", tagged_wave["wave1"], "--out", sheet, "--model", DEFAULT_MODEL).exit_code == 0
+    result = run("review", "stats", sheet, "--model", DEFAULT_MODEL)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {sheet}: no answer is marked reviewed=1, so there are no reviews to compare "
+                             f"with the suggestions yet. Set 'reviewed' to 1 on the rows people have checked.\n")

@@ -231,6 +231,9 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
     human = np.column_stack([parse_binary(reviewed[c], c, source).to_numpy() for c in codebook.ids])[mask]
     model = suggestion_matrix(reviewed, codebook, source)[mask]
     n = int(mask.sum())
+    if n == 0:
+        raise ReviewError(f"{source}: no answer is marked {REVIEWED_COL}=1, so there are no reviews to compare "
+                          f"with the suggestions yet. Set '{REVIEWED_COL}' to 1 on the rows people have checked.")
     changed = int((human != model).any(axis=1).sum())
     summary = {"reviewed": n, "changed": changed,
                "accepted_share": (n - changed) / n if n else float("nan")}
