@@ -48,6 +48,7 @@ def test_codes_with_few_or_no_positives_train_with_a_warning():
     with pytest.warns(FewExamplesWarning, match=r"Code #1 has 1 positive answers of 12") as caught:
         clf = EmbeddingClassifier(cv=3).fit(X, Y)
     few = [w for w in caught if w.category is FewExamplesWarning]
+    assert [w.message.code_index for w in few] == [1, 2]  # the code's column, for callers that name it
     assert str(few[1].message) == ("Code #2 has 0 positive answers of 12; its suggestions will be unreliable. "
                                    "Code more answers with it.")
     assert all(w.filename == __file__ for w in few), "the warning points at the caller of fit"

@@ -33,7 +33,27 @@ MIN_POSITIVES = 5
 
 
 class FewExamplesWarning(UserWarning):
-    """A code has too few positive (or negative) training answers to learn it well."""
+    """A code has too few positive (or negative) training answers to learn it well.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    code_index : int
+        The code's column in the training ``Y``.
+
+    Attributes
+    ----------
+    code_index : int
+        The code's column in the training ``Y``, for callers that name the code.
+    """
+
+    def __init__(self, message: str, code_index: int):
+        super().__init__(message)
+        self.code_index = code_index
+
+    def __reduce__(self):
+        return type(self), (str(self), self.code_index)
 
 
 def _check_xy(X: Sequence[str], Y) -> tuple[list[str], np.ndarray]:
@@ -254,9 +274,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def _warn_few_examples(self, n_answers: int) -> None:
         """A :class:`FewExamplesWarning` for each code with few positive (or negative) coded answers."""
         for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n_answers - self.n_positives_ < MIN_POSITIVES)):
-            warnings.warn(
+            warnings.warn(FewExamplesWarning(
                 f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n_answers}; its suggestions "
-                f"will be unreliable. Code more answers with it.", FewExamplesWarning, stacklevel=3)  # at fit's caller
+                f"will be unreliable. Code more answers with it.", int(j)), stacklevel=3)  # at fit's caller
 
     def _fit_heads(self, X_lexical, X_embedding, Y: np.ndarray, folds: np.ndarray, fine_tuned, sentences,
                    progress: bool) -> tuple[np.ndarray, np.ndarray]:
