@@ -20,10 +20,6 @@ class ModelError(OpmNlpError):
     """A model folder is missing, incomplete, tampered with, or does not match the codebook."""
 
 
-class NotFittedError(OpmNlpError, AttributeError):
-    """An estimator was used before ``fit``."""
-
-
 class SpecError(OpmNlpError):
     """A pre/post spec file is missing, malformed, or names columns the answers table lacks."""
 

@@ -1,14 +1,12 @@
+import pickle
 import re
 
 import numpy as np
 import pytest
 
-from opm_nlp.classify.estimator import (
-    EmbeddingClassifier,
-    FewExamplesWarning,
-    KeywordClassifier,
-    best_threshold,
-)
+from opm_nlp.classify.estimator import EmbeddingClassifier, FewExamplesWarning
+from opm_nlp.classify.keyword import KeywordClassifier
+from opm_nlp.classify.stacking import best_sentence, best_threshold
 from opm_nlp.exceptions import DataError
 
 
@@ -47,8 +45,13 @@ def test_codes_with_few_or_no_positives_train_with_a_warning():
     Y = np.zeros((12, 3), dtype=int)
     Y[:6, 0] = 1
     Y[0, 1] = 1  # one positive only; column 2 has none
-    with pytest.warns(FewExamplesWarning, match=r"Code #1 has 1 positive answers of 12"):
+    with pytest.warns(FewExamplesWarning, match=r"Code #1 has 1 positive answers of 12") as caught:
         clf = EmbeddingClassifier(cv=3).fit(X, Y)
+    few = [w for w in caught if w.category is FewExamplesWarning]
+    assert [w.message.code_index for w in few] == [1, 2]  # the code's column, for callers that name it
+    assert str(few[1].message) == ("Code #2 has 0 positive answers of 12; its suggestions will be unreliable. "
+                                   "Code more answers with it.")
+    assert all(w.filename == __file__ for w in few), "the warning points at the caller of fit"
     proba = clf.predict_proba(["something new", "answer number 0 about listening"])
     # codes with fewer than two positives cannot be learned: they score their (smoothed) prior and
     # are never suggested
@@ -169,14 +172,30 @@ def test_other_codes_stage_sees_what_else_applies():
 def test_fast_character_ngrams_give_sklearns_matrix():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from opm_nlp.classify.features import transform
+
     train = ["I will listen more", "Use an IDP with each mentee", "café crème, naïve résumé", "listen, listen!"]
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(train)
     texts = ["Listen   more\tto them\n", "", "  ", "café", "I", "an IDP, an IDP", "unseen words only: xyzzy"] * 3
-    clf = EmbeddingClassifier()
     expected = vectorizer.transform(texts).toarray()
-    assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)
-    assert np.array_equal(clf._transform(vectorizer, texts).toarray(), expected)  # again, from its cache
+    memo = {}
+    assert np.array_equal(transform(vectorizer, texts, memo).toarray(), expected)
+    assert "listen" in memo
+    assert np.array_equal(transform(vectorizer, texts, memo).toarray(), expected)  # again, from the memo
+
+
+def test_scores_do_not_depend_on_the_words_remembered_and_the_memo_is_not_pickled():
+    X = ["I will listen more", "listen actively", "more active listening", "be a better listener", "hear them out",
+         "Use an IDP with each mentee", "use development plans", "IDPs for everyone", "a written plan", "a compact"]
+    Y = np.array([[1, 0]] * 5 + [[0, 1]] * 5)
+    clf = EmbeddingClassifier(embedder=HashEmbedder(), cv=2).fit(X, Y)
+    new = ["Listen   more\tto them\n", "", "an IDP, an IDP", "unseen words only: xyzzy"]
+    first = clf.predict_proba(new)
+    assert np.array_equal(clf.predict_proba(new), first)  # its words now remembered
     assert "_word_ngrams" not in clf.__getstate__()
+    again = pickle.loads(pickle.dumps(clf))
+    again.embedder = clf.embedder  # embedders are not pickled
+    assert np.array_equal(again.predict_proba(new), first)
 
 
 class _Linear:
@@ -188,16 +207,14 @@ class _Linear:
 
 
 def test_best_sentence_scores_answers_of_several_sentences_by_their_best():
-    from opm_nlp.classify.estimator import _best_sentence
-
     model = _Linear([1.0, 0.0])
     S = np.array([[0.2, 0], [0.9, 0], [-1.0, 0], [-0.5, 0], [3.0, 0]])  # sentences of answers 1, 1, 2, 2, 4
     owner = np.array([1, 1, 2, 2, 4])
     answers = np.array([0.1, 0.4, -0.8, 0.0, 1.0])  # the model's scores of the whole answers
-    assert _best_sentence(model, answers, S, owner).tolist() == [0.1, 0.9, -0.5, 0.0, 3.0]
+    assert best_sentence(model, answers, S, owner).tolist() == [0.1, 0.9, -0.5, 0.0, 3.0]
     rows = np.array([False, True, False, False, True])  # a fold: answers 1 and 4 only
-    assert _best_sentence(model, answers[rows], S, owner, rows=rows).tolist() == [0.9, 3.0]
-    assert _best_sentence(model, answers, S[:0], owner[:0]).tolist() == answers.tolist()
+    assert best_sentence(model, answers[rows], S, owner, rows=rows).tolist() == [0.9, 3.0]
+    assert best_sentence(model, answers, S[:0], owner[:0]).tolist() == answers.tolist()
 
 
 @pytest.mark.parametrize("sentences", [True, False])

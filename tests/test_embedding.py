@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from opm_nlp.embedding import encoder as embedding
-from opm_nlp.embedding.encoder import Embedder, cache_root
+from opm_nlp.embedding.cache import cache_root
+from opm_nlp.embedding.encoder import Embedder
 from opm_nlp.exceptions import ModelError
 
 TEXTS = ["I will listen more.", "Start using IDPs with every student this year, and revisit them.",

@@ -120,7 +120,7 @@ def test_fine_tuning_needs_a_local_mean_pooling_model():
 
 
 def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
-    from opm_nlp.embedding.encoder import cache_root
+    from opm_nlp.embedding.cache import cache_root
 
     def cached():
         return {p.name for folder in ("fine-tuned", "onnx") if (cache_root() / folder).is_dir()

@@ -1,13 +1,11 @@
-"""Classifiers that suggest codes for answers: scikit-learn estimators, multi-label.
+"""The embedding classifier, which suggests codes for answers: a multi-label scikit-learn estimator.
 
-- :class:`EmbeddingClassifier` (the default) learns from human-coded answers, on sentence
-  embeddings and word/character n-grams, stacked into calibrated probabilities, with per-code
-  decision thresholds chosen by cross-validation.
-- :class:`KeywordClassifier` reproduces a stem-word query (the OPM study's method): a code applies
-  when the answer contains one of its keyword stems. It needs no training data.
-
-Both take ``X`` as a sequence of answer texts and ``Y`` as an (n_answers, n_codes) 0/1 array, and
-return scores in [0, 1] from ``predict_proba``; ``predict`` applies the thresholds in ``thresholds_``.
+:class:`EmbeddingClassifier` (the default) learns from human-coded answers, on sentence embeddings
+and word/character n-grams, stacked into calibrated probabilities (:mod:`opm_nlp.classify.stacking`),
+with per-code decision thresholds chosen by cross-validation. Like the keyword classifier
+(:class:`~opm_nlp.classify.keyword.KeywordClassifier`, a stem-word query that needs no training data),
+it takes ``X`` as a sequence of answer texts and ``Y`` as an (n_answers, n_codes) 0/1 array, returns
+scores in [0, 1] from ``predict_proba``, and ``predict`` applies the thresholds in ``thresholds_``.
 """
 
 from __future__ import annotations
@@ -19,10 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from opm_nlp.classify.features import ngram_vectorizers, transform
+from opm_nlp.classify.keyword import KeywordClassifier  # noqa: F401  (still imported from here by the model stage)
+from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
+                                       stratified_folds)
 from opm_nlp.exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,27 @@ MIN_POSITIVES = 5
 
 
 class FewExamplesWarning(UserWarning):
-    """A code has too few positive (or negative) training answers to learn it well."""
+    """A code has too few positive (or negative) training answers to learn it well.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    code_index : int
+        The code's column in the training ``Y``.
+
+    Attributes
+    ----------
+    code_index : int
+        The code's column in the training ``Y``, for callers that name the code.
+    """
+
+    def __init__(self, message: str, code_index: int):
+        super().__init__(message)
+        self.code_index = code_index
+
+    def __reduce__(self):
+        return type(self), (str(self), self.code_index)
 
 
 def _check_xy(X: Sequence[str], Y) -> tuple[list[str], np.ndarray]:
@@ -50,110 +70,17 @@ def _check_xy(X: Sequence[str], Y) -> tuple[list[str], np.ndarray]:
     return texts, Y.astype(np.int8)
 
 
-def best_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
-    """The score threshold that maximises F1 of ``scores >= threshold`` against ``y``.
-
-    Ties go to the threshold nearest ``default``; with no positives, ``default`` is returned.
-    """
-    if y.sum() == 0 or y.sum() == len(y):
-        return default
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores, sorted_y = scores[order], y[order]
-    tp = np.cumsum(sorted_y)
-    predicted = np.arange(1, len(y) + 1)
-    f1 = 2 * tp / (predicted + y.sum())
-    # only cut between distinct scores
-    distinct = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
-    f1 = np.where(distinct, f1, -1)
-    best = f1.max()
-    candidates = np.flatnonzero(f1 >= best - 1e-12)
-    cuts = []
-    for i in candidates:
-        upper = sorted_scores[i]
-        lower = sorted_scores[i + 1] if i + 1 < len(sorted_scores) else 0.0
-        cuts.append((upper + lower) / 2 if lower < upper else upper)
-    cuts = np.asarray(cuts)
-    return float(cuts[np.argmin(np.abs(cuts - default))])
-
-
-def _logistic(C: float, balanced: bool = True, liblinear: bool = True) -> LogisticRegression:
-    return LogisticRegression(C=C, class_weight="balanced" if balanced else None, max_iter=3000,
-                              solver="liblinear" if liblinear else "lbfgs")
-
-
-def _view_scores(X, y: np.ndarray, folds: np.ndarray, C: float, liblinear: bool, sentences=None):
-    """One code, one feature view: out-of-fold decision values, and the model refitted on all answers.
-
-    With ``sentences`` (see :func:`_best_sentence`), also the out-of-fold score of each answer's best
-    sentence; else None.
-    """
-    oof = np.zeros(X.shape[0])
-    best = None if sentences is None else np.zeros(X.shape[0])
-    for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
-        if y[train].min() == y[train].max():  # this part has no positives (or no negatives)
-            oof[test] = 10.0 if y[train].max() == 1 else -10.0
-            if best is not None:
-                best[test] = oof[test]
-            continue
-        model = _logistic(C, liblinear=liblinear).fit(X[train], y[train])
-        oof[test] = model.decision_function(X[test])
-        if best is not None:
-            best[test] = _best_sentence(model, oof[test], *sentences, rows=test)
-    return oof, _logistic(C, liblinear=liblinear).fit(X, y), best
-
-
-def _best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.ndarray,
-                   rows: np.ndarray | None = None) -> np.ndarray:
-    """Each answer's score by its best sentence: a theme one sentence of a long answer carries.
-
-    ``S`` holds the embeddings of the sentences of the answers that have two or more, ``owner`` the
-    answer (row) of each; ``answer_scores`` are ``model``'s scores of the answers (of those ``rows``, a
-    boolean mask, selects), kept for answers of one sentence.
-    """
-    out = np.array(answer_scores, dtype=np.float64)
-    if rows is not None:
-        keep = rows[owner]
-        S, owner = S[keep], (np.cumsum(rows) - 1)[owner[keep]]  # answer row -> its place among the rows
-    if len(owner):
-        best = np.full(len(out), -np.inf)
-        np.maximum.at(best, owner, model.decision_function(S))
-        several = np.isfinite(best)
-        out[several] = best[several]
-    return out
-
-
-def _stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
-    """Cross-fitted calibrated probabilities from the views' out-of-fold scores, and the final stacker."""
-    oof = np.zeros(len(y))
-    for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
-        if y[train].min() == y[train].max():
-            oof[test] = y[train].mean()
-            continue
-        oof[test] = _logistic(1.0, balanced=False, liblinear=False).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
-    return oof, _logistic(1.0, balanced=False, liblinear=False).fit(Z, y)
-
-
-def _fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding, fine_tuned=None, sentences=None):
-    """One code's views and stackers.
-
-    ``sentences`` (optional; ``(S, owner)``, see :func:`_best_sentence`) adds the view of each answer's
-    best sentence under the embedding regression; ``fine_tuned`` (optional) is the fine-tuned network's
-    out-of-fold scores, a further view.
-    """
-    lexical_oof, lexical, _ = _view_scores(X_lexical, y, folds, C_lexical, liblinear=True)
-    embedding_oof, embedding, best = _view_scores(X_embedding, y, folds, C_embedding, liblinear=False,
-                                                  sentences=sentences)
-    views = np.column_stack([lexical_oof, embedding_oof] + ([] if best is None else [best])
-                            + ([] if fine_tuned is None else [fine_tuned]))
-    oof, stacker = _stack(views, y, folds)
-    return views, oof, (lexical, embedding, stacker)
-
-
-def _others(P: np.ndarray) -> np.ndarray:
-    """For each answer and code, the summed probability of all the other codes."""
-    return P.sum(axis=1, keepdims=True) - P
+def _with_examples(texts: list[str], Y, contexts: list[str] | None,
+                   examples) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """The coded answers followed by the codebook's ``examples`` (texts and 0/1 codes; empty contexts)."""
+    if examples is None:
+        return texts, np.asarray(Y), contexts
+    example_texts, example_Y = examples
+    example_Y = np.asarray(example_Y)
+    Y = np.asarray(Y) if len(texts) else np.zeros((0, example_Y.shape[1]), dtype=np.int8)
+    if contexts is not None:
+        contexts = contexts + [""] * len(example_texts)
+    return texts + [str(t) for t in example_texts], np.vstack([Y, example_Y]), contexts
 
 
 class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
@@ -250,53 +177,23 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     def _lexical(self, texts: list[str], contexts, fit: bool):
         if fit:
-            min_df = 2 if len(texts) >= 200 else 1
-            self.vectorizers_ = [TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True,
-                                                 strip_accents="unicode")]
-            if self.char_ngrams:
-                self.vectorizers_.append(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df,
-                                                         sublinear_tf=True, max_features=100_000))
+            self.vectorizers_ = ngram_vectorizers(len(texts), self.char_ngrams)
             if contexts is not None:
                 from sklearn.preprocessing import OneHotEncoder
 
                 self.context_encoder_ = OneHotEncoder(handle_unknown="ignore")
-        blocks = [v.fit_transform(texts) if fit else self._transform(v, texts) for v in self.vectorizers_]
+        # the character n-grams of the words seen, kept between calls (dropped when pickled)
+        memo = None if fit else self.__dict__.setdefault("_word_ngrams", {})
+        blocks = [v.fit_transform(texts) if fit else transform(v, texts, memo) for v in self.vectorizers_]
         if contexts is not None:
             column = np.asarray(contexts, dtype=object).reshape(-1, 1)
             encoder = self.context_encoder_
             blocks.append(encoder.fit_transform(column) if fit else encoder.transform(column))
         return sp.hstack(blocks, format="csr")
 
-    def _transform(self, vectorizer: TfidfVectorizer, texts: list[str]):
-        """``vectorizer.transform(texts)``; for character n-grams within words, the same matrix faster.
-
-        Character n-grams never cross a word boundary, so an answer's n-grams are those of its words
-        in turn: each distinct word is split and looked up in the vocabulary once, not in every answer.
-        """
-        tfidf = getattr(vectorizer, "_tfidf", None)
-        if vectorizer.analyzer != "char_wb" or vectorizer.binary or tfidf is None:
-            return vectorizer.transform(texts)
-        memo = self.__dict__.setdefault("_word_ngrams", {})
-        if len(memo) > 500_000:  # bounded, so memory stays flat however many answers are tagged
-            memo.clear()
-        vocabulary, preprocess = vectorizer.vocabulary_, vectorizer.build_preprocessor()
-        indices, indptr = [], [0]
-        for text in texts:
-            for word in preprocess(vectorizer.decode(text)).split():
-                found = memo.get(word)
-                if found is None:
-                    grams = vectorizer._char_wb_ngrams(word)
-                    found = memo[word] = [vocabulary[g] for g in grams if g in vocabulary]
-                indices += found
-            indptr.append(len(indices))
-        counts = sp.csr_matrix((np.ones(len(indices)), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-                               shape=(len(texts), len(vocabulary)))
-        counts.sum_duplicates()
-        return tfidf.transform(counts, copy=False)
-
     def _sentences(self, texts: list[str], contexts, progress: str | None = None):
         """``(S, owner)``: embeddings of the sentences of the answers that have two or more, and the
-        row of the answer each belongs to (see :func:`_best_sentence`)."""
+        row of the answer each belongs to (see :func:`~opm_nlp.classify.stacking.best_sentence`)."""
         from opm_nlp.embedding.segment import sentences
 
         pieces, owner = [], []
@@ -337,6 +234,32 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         ``progress`` shows progress bars on stderr of the slow steps: embedding the answers (when the
         embedder can show one), fine-tuning, and learning each code.
         """
+        self._check_params()
+        texts = [str(x) for x in X]
+        contexts = None if contexts is None else [str(c) for c in contexts]
+        n_answers = len(texts)
+        texts, Y, contexts = _with_examples(texts, Y, contexts, examples)
+        texts, Y = _check_xy(texts, Y)
+        self.n_positives_ = Y[:n_answers].sum(axis=0)
+        self.n_examples_ = len(texts) - n_answers
+        self._warn_few_examples(n_answers)
+        folds = self._folds(Y)
+        self.uses_context_ = contexts is not None
+        X_lexical = self._lexical(texts, contexts, fit=True)
+        X_embedding = self._embedding(texts, contexts, progress="embedding answers" if progress else None)
+        self.sentence_view_ = bool(self.sentences)
+        sentences = (self._sentences(texts, contexts, progress="embedding sentences" if progress else None)
+                     if self.sentence_view_ else None)
+        fine_tuned = self._fine_tune(texts, Y, contexts, progress)
+        learnable, oof_scores = self._fit_heads(X_lexical, X_embedding, Y, folds, fine_tuned, sentences, progress)
+        self.thresholds_ = np.full(Y.shape[1], 1.01)
+        for j in learnable:
+            self.thresholds_[j] = best_threshold(Y[:, j], oof_scores[:, j])
+        self.oof_scores_ = oof_scores[:n_answers]
+        self.n_codes_ = Y.shape[1]
+        return self
+
+    def _check_params(self) -> None:
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
         if not (isinstance(self.fine_tune, int) and self.fine_tune >= 0):
@@ -347,45 +270,34 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             if not (isinstance(value, (int, float)) and value > 0):
                 raise DataError(f"The '{name}' parameter of EmbeddingClassifier must be a float > 0. "
                                 f"Got {value!r} instead.")
-        texts = [str(x) for x in X]
-        contexts = None if contexts is None else [str(c) for c in contexts]
-        n_answers = len(texts)
-        if examples is not None:
-            example_texts, example_Y = examples
-            example_Y = np.asarray(example_Y)
-            Y = np.asarray(Y) if n_answers else np.zeros((0, example_Y.shape[1]), dtype=np.int8)
-            texts = texts + [str(t) for t in example_texts]
-            Y = np.vstack([Y, example_Y])
-            if contexts is not None:
-                contexts = contexts + [""] * len(example_texts)
-        texts, Y = _check_xy(texts, Y)
-        n, k = Y.shape
-        self.n_positives_ = Y[:n_answers].sum(axis=0)
-        self.n_examples_ = n - n_answers
+
+    def _warn_few_examples(self, n_answers: int) -> None:
+        """A :class:`FewExamplesWarning` for each code with few positive (or negative) coded answers."""
         for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n_answers - self.n_positives_ < MIN_POSITIVES)):
-            warnings.warn(
+            warnings.warn(FewExamplesWarning(
                 f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n_answers}; its suggestions "
-                f"will be unreliable. Code more answers with it.", FewExamplesWarning, stacklevel=2)
-        folds = self._folds(Y)
-        self.uses_context_ = contexts is not None
-        X_lexical = self._lexical(texts, contexts, fit=True)
-        X_embedding = self._embedding(texts, contexts, progress="embedding answers" if progress else None)
-        self.sentence_view_ = bool(self.sentences)
-        sentences = (self._sentences(texts, contexts, progress="embedding sentences" if progress else None)
-                     if self.sentence_view_ else None)
-        fine_tuned = self._fine_tune(texts, Y, contexts, progress)
+                f"will be unreliable. Code more answers with it.", int(j)), stacklevel=3)  # at fit's caller
+
+    def _fit_heads(self, X_lexical, X_embedding, Y: np.ndarray, folds: np.ndarray, fine_tuned, sentences,
+                   progress: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Fit the heads of the codes that can be learned (``prior_``, ``heads_``).
+
+        Returns the columns of those codes, and the out-of-fold probabilities of all training answers
+        (a code that cannot be learned scores its prior).
+        """
+        from joblib import Parallel, delayed
+        from tqdm.auto import tqdm
+
+        n, k = Y.shape
         # a code needs two positives and two negatives to be learned at all; the others score their prior
         positives = Y.sum(axis=0)
         self.prior_ = (positives + 0.5) / (n + 1.0)
         learnable = np.flatnonzero((positives >= 2) & (n - positives >= 2))
-        from joblib import Parallel, delayed
-        from tqdm.auto import tqdm
-
         jobs = self.n_jobs if self.n_jobs is not None else min(2, len(learnable) or 1)
         # copy-on-write memmaps: liblinear needs writeable arrays, joblib shares large ones read-only
         fitted = Parallel(n_jobs=jobs, mmap_mode="c", return_as="generator")(
-            delayed(_fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding,
-                               None if fine_tuned is None else fine_tuned[:, j], sentences)
+            delayed(fit_code)(X_lexical, X_embedding, Y[:, j], folds, self.C_lexical, self.C_embedding,
+                              None if fine_tuned is None else fine_tuned[:, j], sentences)
             for j in learnable)
         results = list(tqdm(fitted, total=len(learnable), desc="learning codes", unit="code", disable=not progress))
         oof_scores = np.tile(self.prior_, (n, 1))
@@ -394,19 +306,20 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             oof_scores[:, j] = oof
             self.heads_[int(j)] = head
         if self.other_codes and k > 1:
-            # a second stacker per code also sees how strongly the other codes apply: generic codes
-            # ("thanks, all good") are the ones left when nothing more specific is said
-            others = _others(oof_scores)
-            oof_scores = oof_scores.copy()
-            for j, (views, _, head) in zip(learnable, results):
-                oof_scores[:, j], second = _stack(np.column_stack([views, others[:, j]]), Y[:, j], folds)
-                self.heads_[int(j)] = (*head, second)
-        self.thresholds_ = np.full(k, 1.01)
-        for j in learnable:
-            self.thresholds_[j] = best_threshold(Y[:, j], oof_scores[:, j])
-        self.oof_scores_ = oof_scores[:n_answers]
-        self.n_codes_ = k
-        return self
+            oof_scores = self._stack_other_codes(oof_scores, learnable, results, Y, folds)
+        return learnable, oof_scores
+
+    def _stack_other_codes(self, oof_scores: np.ndarray, learnable: np.ndarray, results: list, Y: np.ndarray,
+                           folds: np.ndarray) -> np.ndarray:
+        """Add to each head a second stacker that also sees how strongly the other codes apply: generic
+        codes ("thanks, all good") are the ones left when nothing more specific is said. Returns the
+        second stackers' out-of-fold probabilities."""
+        others = others_probability(oof_scores)
+        oof_scores = oof_scores.copy()
+        for j, (views, _, head) in zip(learnable, results):
+            oof_scores[:, j], second = stack(np.column_stack([views, others[:, j]]), Y[:, j], folds)
+            self.heads_[int(j)] = (*head, second)
+        return oof_scores
 
     def _fine_tune(self, texts: list[str], Y: np.ndarray, contexts, progress: bool = False) -> np.ndarray | None:
         """With ``fine_tune``: the fine-tuned view's cross-fitted scores of the training answers (and
@@ -422,26 +335,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         return oof
 
     def _folds(self, Y: np.ndarray, splits: int | None = None) -> np.ndarray:
-        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
-        n = Y.shape[0]
         if splits is None:
+            n = Y.shape[0]
             splits = int(max(2, min(self.cv, n // 10 if n >= 20 else 2)))
-        folds = np.zeros(n, dtype=int)
-        if Y.shape[1] == 1:  # iterative stratification wants two or more codes
-            from sklearn.model_selection import KFold, StratifiedKFold
-
-            y = Y[:, 0]
-            rare = min(y.sum(), n - y.sum())
-            splitter = (StratifiedKFold if rare >= splits else KFold)(splits, shuffle=True,
-                                                                     random_state=self.random_state)
-            parts = splitter.split(np.zeros((n, 1)), y)
-        else:
-            splitter = MultilabelStratifiedKFold(n_splits=splits, shuffle=True, random_state=self.random_state)
-            parts = splitter.split(np.zeros((n, 1)), Y)
-        for fold, (_, test) in enumerate(parts):
-            folds[test] = fold
-        return folds
+        return stratified_folds(Y, splits, self.random_state)
 
     def predict_proba(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated probability of each code for each answer, shape (n_answers, n_codes)."""
@@ -467,10 +364,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
             scores = embedding.decision_function(X_embedding)
             views[j] = np.column_stack([lexical.decision_function(X_lexical), scores]
-                                       + ([] if sentences is None else [_best_sentence(embedding, scores, *sentences)])
+                                       + ([] if sentences is None else [best_sentence(embedding, scores, *sentences)])
                                        + ([] if fine_tuned is None else [fine_tuned[:, j]]))
             out[:, j] = stacker.predict_proba(views[j])[:, 1]
-        others = _others(out)
+        others = others_probability(out)
         for j, (*_, second) in ((j, head) for j, head in self.heads_.items() if len(head) == 4):
             out[:, j] = second.predict_proba(np.column_stack([views[j], others[:, j]]))[:, 1]
         return out
@@ -482,75 +379,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("embedder_", None)  # the embedding model is recorded by id, never pickled
-        state.pop("_word_ngrams", None)  # a cache of _transform
+        state.pop("_word_ngrams", None)  # a cache of the character n-grams of words seen
         if state.get("embedder") is not None:
             state["embedder"] = None
         return state
-
-
-class KeywordClassifier(ClassifierMixin, BaseEstimator):
-    """Stem-word query: a code applies when the answer contains one of its keyword stems.
-
-    A keyword is one or more word stems; a stem matches a word (or its lemma) that starts with it,
-    and a phrase matches consecutive words. This reproduces the counting method of the OPM study.
-
-    Parameters
-    ----------
-    keywords : sequence of sequence of str
-        For each code, its keywords (the codebook's ``keywords``).
-
-    Examples
-    --------
-    >>> clf = KeywordClassifier([["expect"], ["idp", "development plan"]]).fit(["x"], [[0, 0]])
-    >>> clf.predict(["Revisit expectations", "Use an IDP", "Write a development plan"]).tolist()
-    [[1, 0], [0, 1], [0, 1]]
-    """
-
-    def __init__(self, keywords: Sequence[Sequence[str]] = ()):
-        self.keywords = keywords
-
-    def fit(self, X: Sequence[str] = (), Y=None) -> KeywordClassifier:
-        """Prepare the queries (training data is not used; it is accepted for a uniform API)."""
-        from opm_nlp.embedding.segment import words
-
-        phrases = [list(kws) for kws in self.keywords]
-        flat = [kw for kws in phrases for kw in kws]
-        tokenised = words(flat)
-        self.queries_ = []
-        position = 0
-        for kws in phrases:
-            queries = []
-            for _ in kws:
-                stems = [w for w, _ in tokenised[position]]
-                if stems:
-                    queries.append(stems)
-                position += 1
-            self.queries_.append(queries)
-        self.thresholds_ = np.full(len(phrases), 0.5)
-        self.n_codes_ = len(phrases)
-        return self
-
-    @staticmethod
-    def _matches(tokens: list[tuple[str, str]], stems: list[str]) -> bool:
-        width = len(stems)
-        for start in range(len(tokens) - width + 1):
-            if all(tokens[start + k][0].startswith(stem) or tokens[start + k][1].startswith(stem)
-                   for k, stem in enumerate(stems)):
-                return True
-        return False
-
-    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        """1.0 where an answer matches one of a code's keywords, else 0.0."""
-        check_is_fitted(self, "queries_")
-        from opm_nlp.embedding.segment import words
-
-        tokens = words([str(x) for x in X])
-        out = np.zeros((len(tokens), self.n_codes_))
-        for i, answer in enumerate(tokens):
-            for j, queries in enumerate(self.queries_):
-                out[i, j] = float(any(self._matches(answer, stems) for stems in queries))
-        return out
-
-    def predict(self, X: Sequence[str]) -> np.ndarray:
-        """0/1 matches."""
-        return (self.predict_proba(X) >= 0.5).astype(np.int8)

@@ -46,10 +46,10 @@ TRAIN_MAX_LENGTH = 128
 
 def check_model(model: str | None) -> Path:
     """The local folder of a model that can be fine-tuned (mean pooling), or a :class:`ModelError`."""
-    from opm_nlp.embedding.encoder import _mean_pooling, resolve_model_path
+    from opm_nlp.embedding.folder import mean_pooling, resolve_model_path
 
     model_id, folder = resolve_model_path(model)
-    if folder is None or not _mean_pooling(folder):
+    if folder is None or not mean_pooling(folder):
         raise ModelError(f"Fine-tuning needs a local mean-pooling model folder; '{model_id}' is not one. "
                          f"Leave out --fine-tune, or pass such a folder with --embedding-model.")
     return folder
@@ -108,10 +108,10 @@ class FineTunedHead:
 
     def _network(self):
         """The tokenizer and the network with its initial (pretrained) weights."""
-        from opm_nlp.embedding.encoder import _quiet_hf
+        from opm_nlp.embedding.folder import quiet_hf
 
         folder = check_model(self.model)
-        _quiet_hf()
+        quiet_hf()
         from transformers import AutoModel
 
         return _tokenizer(self.model), AutoModel.from_pretrained(str(folder))
@@ -211,10 +211,11 @@ class FineTunedHead:
     def _torch_embeddings(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
-        from opm_nlp.embedding.encoder import _in_input_order, _max_seq_length
+        from opm_nlp.embedding.folder import max_seq_length
+        from opm_nlp.embedding.onnx import in_input_order
 
         tokenizer, network = self._load()
-        max_length = _max_seq_length(check_model(self.model))
+        max_length = max_seq_length(check_model(self.model))
         order = np.argsort([len(t) for t in texts], kind="stable")
         chunks = []
         with torch.no_grad():
@@ -223,7 +224,7 @@ class FineTunedHead:
                 inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
                                    return_tensors="pt")
                 chunks.append(_mean_normalised(network(**inputs).last_hidden_state, inputs["attention_mask"]).numpy())
-        return _in_input_order(chunks, order).reshape(len(texts), -1)
+        return in_input_order(chunks, order).reshape(len(texts), -1)
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -244,7 +245,8 @@ class FineTunedHead:
         """
         from safetensors.numpy import save_file
 
-        from opm_nlp.embedding.encoder import _WEIGHT_FILES, cache_root
+        from opm_nlp.embedding.cache import cache_root
+        from opm_nlp.embedding.folder import WEIGHT_FILES
 
         parent = cache_root() / "fine-tuned"
         folder = parent / self.weights_sha256[:16]
@@ -255,7 +257,7 @@ class FineTunedHead:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))  # created owner-only
         try:
             for item in base.iterdir():
-                if item.name not in _WEIGHT_FILES and item.name != "README.md":
+                if item.name not in WEIGHT_FILES and item.name != "README.md":
                     (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
             save_file({name: np.ascontiguousarray(value.astype(np.float32) if value.dtype == np.float16 else value)
                        for name, value in self.weights_.items()}, str(staging / "model.safetensors"))
@@ -285,9 +287,9 @@ class FineTunedHead:
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(model: str | None):
-    from opm_nlp.embedding.encoder import _quiet_hf
+    from opm_nlp.embedding.folder import quiet_hf
 
-    _quiet_hf()
+    quiet_hf()
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(check_model(model)))

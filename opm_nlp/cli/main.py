@@ -754,14 +754,13 @@ def cache_info() -> None:
     Example:
       opm-nlp cache info
     """
-    from opm_nlp.embedding.cache import human, usage
-    from opm_nlp.embedding.encoder import cache_root
+    from opm_nlp.embedding.cache import cache_root, format_bytes, usage
 
     parts = usage()
     click.echo(f"Cache folder: {cache_root()} (set OPM_NLP_CACHE_DIR to move it)")
     for part in parts:
-        click.echo(f"  {part.name:<11} {part.entries:>4} entries {human(part.size):>8}  {part.holds}")
-    click.echo(f"Total {human(sum(part.size for part in parts))}. Everything is rebuilt when next needed; "
+        click.echo(f"  {part.name:<11} {part.entries:>4} entries {format_bytes(part.size):>8}  {part.holds}")
+    click.echo(f"Total {format_bytes(sum(part.size for part in parts))}. Everything is rebuilt when next needed; "
                "'opm-nlp cache clear' deletes it.")
 
 
@@ -778,13 +777,12 @@ def cache_clear(yes: bool) -> None:
     Example:
       opm-nlp cache clear --yes
     """
-    from opm_nlp.embedding.cache import clear, human, usage
-    from opm_nlp.embedding.encoder import cache_root
+    from opm_nlp.embedding.cache import cache_root, clear, format_bytes, usage
 
     total = sum(part.size for part in usage())
     if not yes:
-        click.confirm(f"Delete {human(total)} of cached embeddings and networks in {cache_root()}?", abort=True)
-    click.echo(f"Cache cleared: {human(clear())} freed in {cache_root()}.")
+        click.confirm(f"Delete {format_bytes(total)} of cached embeddings and networks in {cache_root()}?", abort=True)
+    click.echo(f"Cache cleared: {format_bytes(clear())} freed in {cache_root()}.")
 
 
 # -- demo -----------------------------------------------------------------------------------------

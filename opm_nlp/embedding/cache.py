@@ -1,21 +1,79 @@
-"""What opm-nlp keeps in its cache folder, and clearing it.
+"""opm-nlp's cache folder: the on-disk embedding cache, and what the folder holds and clearing it.
 
-Everything under :func:`~opm_nlp.embedding.encoder.cache_root` is rebuilt when next needed, so deleting it only
-costs time. It grows with use: each fine-tuned model that tags answers adds its network (~90 MB) and
-that network's ONNX export (~90 MB), and the embeddings of every answer embedded are kept. The
-embeddings are derived from survey answers, so a project that ends may want them gone.
+Everything under :func:`cache_root` is rebuilt when next needed, so deleting it only costs time.
+:class:`EmbeddingCache` keeps the embeddings of every answer embedded (one SQLite file per model,
+keyed by the SHA-256 of each text; the texts themselves are not stored). The folder grows with use:
+each fine-tuned model that tags answers adds its network (~90 MB) and that network's ONNX export
+(~90 MB). The embeddings are derived from survey answers, so a project that ends may want them gone:
+:func:`usage` says what each part takes, :func:`clear` deletes them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sqlite3
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from opm_nlp.embedding.encoder import cache_root
+import numpy as np
+
 from opm_nlp.exceptions import OpmNlpError
+
+
+def cache_root() -> Path:
+    """Folder for opm-nlp's caches: ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``."""
+    return Path(os.environ.get("OPM_NLP_CACHE_DIR") or Path.home() / ".cache" / "opm-nlp")
+
+
+class EmbeddingCache:
+    """Embeddings on disk, in one SQLite file per model/backend, keyed by the SHA-256 of the text.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file; created (readable by the owner only) with its folder if missing.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        os.chmod(path, 0o600)  # embeddings derive from sensitive answers: owner only
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS embedding (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        """The key of ``text``: its SHA-256 digest."""
+        return hashlib.sha256(text.encode("utf-8")).digest()
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of those ``texts`` that are in the cache."""
+        found: dict[str, np.ndarray] = {}
+        by_key = {self.key(t): t for t in texts}
+        keys = list(by_key)
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM embedding WHERE key IN ({','.join('?' * len(part))})", part)
+            for key, blob in rows:
+                found[by_key[key]] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store the vectors of ``texts`` (one row each), replacing any already stored."""
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?)",
+                             [(self.key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, vectors)])
+        self._db.execute("COMMIT")
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM embedding").fetchone()[0])
+
 
 #: The folders opm-nlp writes under the cache root, and what each holds. Nothing else there is touched.
 PARTS = {
@@ -85,7 +143,7 @@ def clear(root: Path | None = None) -> int:
     return freed
 
 
-def human(size: int) -> str:
+def format_bytes(size: int) -> str:
     """``size`` bytes as '0 B', '12 kB', '3.4 MB', '1.2 GB'."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if size >= scale:

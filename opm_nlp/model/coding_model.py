@@ -503,23 +503,30 @@ class CodingModel:
         return model
 
 
-# Where the classes a saved classifier names lived before the package was split into stages. A
-# pickle names its classes' modules, so folders saved before the move load through these aliases.
+# Where the classes a saved classifier names lived before the package was split into stages, by
+# (old module, class name): a pickle names each class by its module, so folders saved before the
+# move load through these, whichever module of the new layout now holds the class.
 _MOVED = {
-    "opm_nlp.classifier": "opm_nlp.classify.estimator",
-    "opm_nlp.finetune": "opm_nlp.classify.finetune",
+    ("opm_nlp.classifier", "EmbeddingClassifier"): "opm_nlp.classify.estimator",
+    ("opm_nlp.classifier", "KeywordClassifier"): "opm_nlp.classify.keyword",
+    ("opm_nlp.finetune", "FineTunedHead"): "opm_nlp.classify.finetune",
 }
 
 
 @contextlib.contextmanager
 def _old_module_paths():
-    """Let a pickle that names a module's old path find it at its new one, while it loads."""
+    """Let a pickle that names a class at its old module find it at its new one, while it loads."""
     import importlib
     import sys
+    import types
 
-    added = [old for old in _MOVED if old not in sys.modules]
-    for old in added:
-        sys.modules[old] = importlib.import_module(_MOVED[old])
+    added: dict[str, types.ModuleType] = {}
+    for (old, name), new in _MOVED.items():
+        if old in sys.modules:
+            continue  # a real module of that name: leave it alone
+        module = added.setdefault(old, types.ModuleType(old))
+        setattr(module, name, getattr(importlib.import_module(new), name))
+    sys.modules.update(added)
     try:
         yield
     finally:
