@@ -33,7 +33,19 @@ MIN_POSITIVES = 5
 
 
 class FewExamplesWarning(UserWarning):
-    """A code has too few positive (or negative) training answers to learn it well."""
+    """A code has too few positive (or negative) training answers to learn it well.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, for people.
+    code_index : int
+        Column of the code in ``Y`` (its position in the codebook), for programs.
+    """
+
+    def __init__(self, message: str, code_index: int):
+        super().__init__(message)
+        self.code_index = code_index
 
 
 def _check_xy(X: Sequence[str], Y) -> tuple[list[str], np.ndarray]:
@@ -363,9 +375,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.n_positives_ = Y[:n_answers].sum(axis=0)
         self.n_examples_ = n - n_answers
         for j in np.flatnonzero((self.n_positives_ < MIN_POSITIVES) | (n_answers - self.n_positives_ < MIN_POSITIVES)):
-            warnings.warn(
+            warnings.warn(FewExamplesWarning(
                 f"Code #{j} has {int(self.n_positives_[j])} positive answers of {n_answers}; its suggestions "
-                f"will be unreliable. Code more answers with it.", FewExamplesWarning, stacklevel=2)
+                f"will be unreliable. Code more answers with it.", int(j)), stacklevel=2)
         folds = self._folds(Y)
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
