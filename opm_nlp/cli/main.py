@@ -461,7 +461,7 @@ def server_options(func):
 
 def _review_codebook(codebook_path, model_dir):
     """The codebook and (with --model) the model metadata; exactly one of the two options."""
-    from opm_nlp.model.coding_model import read_model_info
+    from opm_nlp.model.folder import read_model_info
     from opm_nlp.codebook.codes import load_codebook
 
     if codebook_path is None and model_dir is None:
