@@ -323,7 +323,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     """
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.codebook.codes import load_codebook
-    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.model.reviewed import keep_reviewed
     from opm_nlp.io.tables import combine_coded, read_coded
 
     if fine_tune and method != "embedding":
@@ -644,7 +644,7 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     """
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.classify.metrics import agreement_report, format_table
-    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.model.reviewed import keep_reviewed
     from opm_nlp.io.tables import read_coded, write_json
 
     model = CodingModel.load(model_dir)

@@ -42,7 +42,8 @@ from opm_nlp.columns import (
     REVIEWED_COL,
     REVIEWER_COL,
 )
-from opm_nlp.review.common import UNCERTAINTY_COL, split_codes, uncertainty
+from opm_nlp.model.reviewed import split_codes
+from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
 
 logger = logging.getLogger(__name__)
 
