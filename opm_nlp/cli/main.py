@@ -408,10 +408,12 @@ def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_siz
           --text-col answer --id-col response_id --out tagged.csv
     """
     from opm_nlp.model.batch import tag_file
+    from opm_nlp.model.options import TagOptions
 
-    summary = tag_file(model_dir, input_path, out, text_col, id_col, encoding=encoding, carry=list(carry) or None,
-                       chunk_size=chunk_size, resume=resume, progress=not quiet, engine=engine, backend=backend,
-                       cache=not no_cache, scheduler=scheduler, review_margin=review_margin)
+    options = TagOptions(text_col, id_col, encoding=encoding, carry=carry or None, chunk_size=chunk_size,
+                         engine=engine, review_margin=review_margin, backend=backend, cache=not no_cache,
+                         scheduler=scheduler, progress=not quiet)
+    summary = tag_file(model_dir, input_path, out, options, resume=resume)
     resumed = f" (resumed after {summary.resumed_chunks} saved chunks)" if summary.resumed_chunks else ""
     click.echo(f"Tagged {summary.answers} answers ({summary.empty} empty); {summary.needs_review} need review. "
                f"Written to {out}{resumed}")
