@@ -34,6 +34,7 @@ from opm_nlp.io.tables import (
     _cell,
     _kind,
     _separator,
+    answered,
     atomic_output,
     row_number,
 )
@@ -171,7 +172,7 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
     for part in parts:
         frame = pd.read_parquet(part, columns=[options.text_col, NEEDS_REVIEW_COL])
         summary.answers += len(frame)
-        summary.empty += int(frame[options.text_col].eq("").sum())
+        summary.empty += int((~answered(frame[options.text_col])).sum())
         summary.needs_review += int(frame[NEEDS_REVIEW_COL].sum())
     _join_parts(parts, out)
     shutil.rmtree(work, ignore_errors=True)
