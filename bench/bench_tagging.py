@@ -68,14 +68,15 @@ TAG_SNIPPET = """
 import json, sys, time
 from opm_nlp.model.batch import tag_file
 from opm_nlp.model.coding_model import CodingModel
+from opm_nlp.model.options import TagOptions
 model = CodingModel.load(sys.argv[1], backend=sys.argv[4], cache=False)
 model.embedder.encode(["warm up the model"])
 fine_tuned = getattr(model.classifier, "fine_tuned_", None)
 if fine_tuned is not None:
     fine_tuned.decision_function(["warm up the model"], cache=False)
 start = time.perf_counter()
-tag_file(sys.argv[1], sys.argv[2], sys.argv[3], "answer", "response_id", model=model, progress=False,
-         backend=sys.argv[4], cache=False)
+tag_file(sys.argv[1], sys.argv[2], sys.argv[3],
+         TagOptions("answer", "response_id", backend=sys.argv[4], cache=False, progress=False), model=model)
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 

@@ -4,14 +4,17 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from opm_nlp.model.batch import tag_dataframe, tag_file
-from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.exceptions import DataError
 from opm_nlp.io.responses import read_responses
+from opm_nlp.model.batch import tag_file
+from opm_nlp.model.coding_model import CodingModel
+from opm_nlp.model.dask_tagging import tag_dataframe
+from opm_nlp.model.options import TagOptions
 
 from .conftest import CODED, NEW_WAVE
 
@@ -32,7 +35,7 @@ def read_csv(path):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
 def test_chunked_tagging_equals_tagging_in_one_piece(tmp_path, trained_dir, reference, suffix):
     out = tmp_path / f"tagged{suffix}"
-    summary = tag_file(trained_dir, NEW_WAVE, out, *COLS, chunk_size=40, progress=False)
+    summary = tag_file(trained_dir, NEW_WAVE, out, TagOptions(*COLS, chunk_size=40, progress=False))
     assert (summary.answers, summary.empty) == (175, 3)
     assert summary.needs_review == int(reference["needs_review"].sum())
     if suffix == ".csv":
@@ -56,7 +59,7 @@ def test_progress_rate_counts_the_first_chunk(tmp_path, trained_dir, capsys, mon
         return tag(self, *args, **kwargs)
 
     monkeypatch.setattr(CodingModel, "tag", slow_tag)
-    summary = tag_file(trained_dir, NEW_WAVE, tmp_path / "t.csv", *COLS, chunk_size=1000, progress=True)
+    summary = tag_file(trained_dir, NEW_WAVE, tmp_path / "t.csv", TagOptions(*COLS, chunk_size=1000, progress=True))
     shown = re.findall(r"([\d.]+)answer/s", capsys.readouterr().err)
     # one chunk, tagged before the bar opens: timed from there, 175 answers looked like ~800,000 a second
     assert shown and float(shown[-1]) <= summary.answers / 0.5
@@ -67,7 +70,7 @@ def test_duplicate_id_in_a_later_chunk_is_an_error_and_leaves_nothing(tmp_path, 
     frame.loc[150, "response_id"] = frame.loc[3, "response_id"]
     frame.to_csv(tmp_path / "dup.csv", index=False)
     with pytest.raises(DataError, match=r"response id 'W22-0004' appears more than once \(row 5 and row 152\)"):
-        tag_file(trained_dir, tmp_path / "dup.csv", tmp_path / "out.csv", *COLS, chunk_size=40, progress=False)
+        tag_file(trained_dir, tmp_path / "dup.csv", tmp_path / "out.csv", TagOptions(*COLS, chunk_size=40, progress=False))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.csv"]
 
 
@@ -76,7 +79,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_output(tmp_path, trained_dir
     big["response_id"] = [f"B{i:05d}" for i in range(len(big))]
     big.to_csv(tmp_path / "big.csv", index=False)
     expected = tmp_path / "expected.csv"
-    tag_file(trained_dir, tmp_path / "big.csv", expected, *COLS, chunk_size=100, progress=False)
+    tag_file(trained_dir, tmp_path / "big.csv", expected, TagOptions(*COLS, chunk_size=100, progress=False))
 
     out = tmp_path / "out.csv"
     command = [sys.executable, "-m", "opm_nlp", "tag", str(trained_dir), str(tmp_path / "big.csv"), "--text-col",
@@ -108,7 +111,7 @@ def test_resume_refuses_a_changed_input(tmp_path, trained_dir):
     work.mkdir()
     (work / "manifest.json").write_text("{}")
     with pytest.raises(DataError, match=r"Cannot resume from .*: it was started with a different .*input"):
-        tag_file(trained_dir, source, tmp_path / "out.csv", *COLS, resume=True, progress=False)
+        tag_file(trained_dir, source, tmp_path / "out.csv", TagOptions(*COLS, progress=False), resume=True)
 
 
 def test_dask_engine_logs_nothing_unless_asked(tmp_path, trained_dir):
@@ -125,7 +128,7 @@ def test_dask_engine_and_dataframe_api_match_the_local_run(tmp_path, trained_dir
     import dask.dataframe as dd
 
     out = tmp_path / "dask.csv"
-    tag_file(trained_dir, NEW_WAVE, out, *COLS, chunk_size=60, engine="dask", progress=False)
+    tag_file(trained_dir, NEW_WAVE, out, TagOptions(*COLS, chunk_size=60, engine="dask", progress=False))
     expected = tmp_path / "expected.csv"
     reference.to_csv(expected, index=False)
     assert out.read_text() == expected.read_text()
@@ -140,17 +143,65 @@ def test_dask_engine_and_dataframe_api_match_the_local_run(tmp_path, trained_dir
     assert wide["needs_review"].sum() > reference["needs_review"].sum()
 
 
-def test_resume_refuses_another_review_margin(tmp_path, trained_dir):
-    from opm_nlp.model import batch
+def _interrupt_after(monkeypatch, chunks: int) -> None:
+    """Make tagging stop, as Ctrl-C would, when it reaches chunk number ``chunks`` (from 0)."""
+    tag, calls = CodingModel.tag, []
 
-    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    pd.read_csv(NEW_WAVE, dtype=str, keep_default_na=False).to_csv(source, index=False)
-    model = CodingModel.load(trained_dir)
-    work = tmp_path / ".out.csv.partial"
-    work.mkdir()
-    manifest = batch._manifest(trained_dir, model, source, *COLS, None, 2000, None, "local", model.review_margin)
-    (work / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(DataError, match=r"it was started with a different review_margin\."):
-        tag_file(trained_dir, source, out, *COLS, resume=True, progress=False, model=model, review_margin=0.3)
-    with pytest.raises(DataError, match=r"--review-margin must be between 0 and 1; got 2"):
-        tag_file(trained_dir, source, out, *COLS, progress=False, model=model, review_margin=2)
+    def stopping_tag(self, *args, **kwargs):
+        if len(calls) == chunks:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return tag(self, *args, **kwargs)
+
+    monkeypatch.setattr(CodingModel, "tag", stopping_tag)
+
+
+def test_resume_is_refused_with_other_options_and_then_equals_an_uninterrupted_run(tmp_path, trained_dir, reference,
+                                                                                   monkeypatch):
+    out, work = tmp_path / "out.csv", tmp_path / ".out.csv.partial"
+    options = TagOptions(*COLS, chunk_size=40, progress=False)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            tag_file(trained_dir, NEW_WAVE, out, options)
+    assert len(list(work.glob("part-*.parquet"))) == 2 and not out.exists()
+
+    with pytest.raises(DataError, match=r"An interrupted run left .*\.out\.csv\.partial\. Pass --resume"):
+        tag_file(trained_dir, NEW_WAVE, out, options)
+    for changed, name in ((dict(review_margin=0.3), "review_margin"), (dict(chunk_size=50), "chunk_size"),
+                          (dict(carry=["wave"]), "carry"), (dict(backend="torch"), "backend")):
+        with pytest.raises(DataError, match=rf"Cannot resume from .*: it was started with a different {name}\. "
+                                            r"Run the original command again"):
+            tag_file(trained_dir, NEW_WAVE, out, replace(options, **changed), resume=True)
+    # progress only changes how the run goes: the resumed run may change it
+    summary = tag_file(trained_dir, NEW_WAVE, out, replace(options, progress=True), resume=True)
+    assert summary.resumed_chunks == 2 and (summary.answers, summary.empty) == (175, 3)
+    expected = tmp_path / "expected.csv"
+    reference.to_csv(expected, index=False)
+    assert out.read_text() == expected.read_text() and not work.exists()
+
+
+def test_tag_options_round_trip_through_the_resume_record(tmp_path, trained_dir, monkeypatch):
+    options = TagOptions(*COLS, carry=["wave", "role"], chunk_size=40, review_margin=0.2, cache=False,
+                         progress=False)
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            tag_file(trained_dir, NEW_WAVE, tmp_path / "out.csv", options)
+    record = json.loads((tmp_path / ".out.csv.partial" / "manifest.json").read_text())
+    assert not {"cache", "scheduler", "progress"} & set(record)  # how the run goes, not what it writes
+    back = TagOptions.from_record(record, cache=False, progress=False)
+    # what the model decides is recorded as decided: the model's backend (the margin was given)
+    assert back == replace(options, backend=CodingModel.load(trained_dir).backend)
+    assert back.carry == ("wave", "role")
+    assert TagOptions.from_record(json.loads(json.dumps(options.record())), cache=False, progress=False) == options
+
+
+@pytest.mark.parametrize("changed, message", [
+    (dict(review_margin=2), r"--review-margin must be between 0 and 1; got 2"),
+    (dict(chunk_size=0), r"--chunk-size must be at least 1; got 0"),
+    (dict(engine="spark"), r"Unknown engine 'spark'\. Use one of \['local', 'dask'\]"),
+])
+def test_tag_options_out_of_range_are_clear_errors(changed, message):
+    with pytest.raises(DataError, match=message):
+        TagOptions(*COLS, **changed)

@@ -144,3 +144,26 @@ def test_codebook_alone_needs_examples_for_every_code(codebook):
         CodingModel(codebook).fit(None, context_col="question")
     with pytest.raises(DataError, match="No coded answers to train on"):
         CodingModel(codebook, codebook_examples=False).fit(None)
+
+
+
+def test_codes_with_few_examples_are_recorded_and_named_in_the_card(codebook, coded, tmp_path):
+    few = coded.head(30)
+    positives = few[codebook.ids].sum()
+    expected = [c for c in codebook.ids if positives[c] < 5 or len(few) - positives[c] < 5]
+    assert expected  # else the check below would prove nothing
+    model = CodingModel(codebook, codebook_examples=False, sentences=False).fit(few, "answer")
+    assert model.metadata["training"]["few_examples"] == expected
+    card = (model.save(tmp_path / "few") / "README.md").read_text()
+    assert f"Too few coded examples to learn reliably: `{expected[0]}`" in card
+
+
+def test_a_model_saved_before_the_stages_loads():
+    """The shipped model's pickle names opm_nlp.classifier, the estimator's module before the move."""
+    import sys
+    from pathlib import Path
+
+    model = CodingModel.load(Path(__file__).resolve().parents[1] / "models" / "opm_default")
+    assert type(model.classifier).__module__ == "opm_nlp.classify.estimator"
+    assert "opm_nlp.classifier" not in sys.modules  # the alias lives only while the pickle loads
+    assert model.predict_proba(["I set goals with my mentee."]).shape == (1, len(model.codebook))

@@ -393,7 +393,7 @@ codes:
 def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
     from openpyxl import load_workbook
 
-    from opm_nlp.review.common import keep_reviewed
+    from opm_nlp.model.reviewed import keep_reviewed
     from opm_nlp.codebook.coded import read_coded
 
     source = tagged_wave["tagged"].head(12).copy()
@@ -487,7 +487,8 @@ def test_review_agreement_counts_kept_added_removed_and_kappa():
 
 
 def test_bad_reviewed_value_and_missing_suggestion_are_clear_errors():
-    from opm_nlp.review.common import keep_reviewed, review_agreement
+    from opm_nlp.model.reviewed import keep_reviewed
+    from opm_nlp.review.common import review_agreement
 
     cb = parse_codebook("name: x\ncodes: [{id: a, label: A, definition: d}]")
     frame = pd.DataFrame({"id": ["1", "2"], "text": ["u", "v"], REVIEWED_COL: [1, "maybe"], "a": [1, 0]})

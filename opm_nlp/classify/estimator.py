@@ -20,7 +20,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from opm_nlp.classify.features import ngram_vectorizers, transform
-from opm_nlp.classify.keyword import KeywordClassifier  # noqa: F401  (still imported from here by the model stage)
 from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
                                        stratified_folds)
 from opm_nlp.exceptions import DataError

@@ -322,47 +322,43 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
           --data examples/opm_coded_illustrative.csv \\
           --text-col answer --id-col response_id --out models/my_model
     """
-    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.classify.finetune import DEFAULT_EPOCHS
     from opm_nlp.codebook.codes import load_codebook
-    from opm_nlp.review.common import keep_reviewed
-    from opm_nlp.codebook.coded import combine_coded, read_coded
+    from opm_nlp.embedding.encoder import DEFAULT_BACKEND
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.options import TrainOptions
+    from opm_nlp.model.training import read_training_data, train_model
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
     cb = load_codebook(codebook_path)
-    from opm_nlp.classify.finetune import DEFAULT_EPOCHS
-
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
-    model = CodingModel(cb, method=method, embedding_model=embedding_model, backend=backend or "onnx-int8",
-                        cache=not no_cache, codebook_examples=not no_codebook_examples, review_margin=review_margin,
-                        embedding_layers=embedding_layers, fine_tune=epochs, sentences=not no_sentence_scores)
-    if not data_paths:
+    options = TrainOptions(method=method, embedding_model=embedding_model, embedding_layers=embedding_layers,
+                           context_col=context_col, review_margin=review_margin,
+                           codebook_examples=not no_codebook_examples, fine_tune=epochs,
+                           sentences=not no_sentence_scores, backend=backend or DEFAULT_BACKEND, cache=not no_cache)
+    model = CodingModel.from_options(cb, options)
+    if data_paths and (text_col is None or id_col is None):
+        raise click.UsageError("--text-col and --id-col are required with --data.")
+    data = read_training_data(data_paths, cb, text_col, id_col, encoding=encoding, format=coded_format,
+                              code_col=code_col)
+    if data.coded is None:
         if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
                        f"definitions, {len(cb)} codes...", err=True)
-        model.fit(None, text_col or "text", context_col=context_col, progress=not quiet)
-        model.save(out)
+        train_model(cb, data, options, progress=not quiet, model=model).save(out)
         what = "the codebook's keywords" if method == "keyword" else "the codebook alone"
         click.echo(f"Model written to {out} (from {what}; no cross-validated figures).")
         return
-    if text_col is None or id_col is None:
-        raise click.UsageError("--text-col and --id-col are required with --data.")
-    frames = []
-    for p in data_paths:
-        frame = read_coded(p, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
-        frame, left_out, edited = keep_reviewed(frame, cb, str(p))
-        if left_out:
-            click.echo(_unreviewed_note(p, left_out, edited))
-        frames.append(frame)
-    coded, changed = combine_coded(frames, cb, id_col)
-    if len(frames) > 1:
-        click.echo(f"Combined {len(data_paths)} files: {len(coded)} answers; later files changed {changed} labels.")
+    for note in data.notes:
+        click.echo(note)
+    if len(data.sources) > 1:
+        click.echo(f"Combined {len(data.sources)} files: {len(data.coded)} answers; later files changed "
+                   f"{data.changed_labels} labels.")
     if not quiet:
-        answers = int(coded[text_col].fillna("").astype(str).str.strip().ne("").sum())
-        slow = " (fine-tuning the embedding network too: minutes)" if model.fine_tune_epochs(answers) else ""
-        click.echo(f"Training '{method}' model on {len(coded)} coded answers, {len(cb)} codes{slow}...", err=True)
-    model.fit(coded, text_col, sources=[p.name for p in data_paths], context_col=context_col, progress=not quiet)
-    model.save(out)
+        slow = " (fine-tuning the embedding network too: minutes)" if model.fine_tune_epochs(data.answers) else ""
+        click.echo(f"Training '{method}' model on {len(data.coded)} coded answers, {len(cb)} codes{slow}...", err=True)
+    train_model(cb, data, options, progress=not quiet, model=model).save(out)
     meta = model.metadata
     skipped = meta["training"]["empty_answers_skipped"]
     if skipped:
@@ -409,10 +405,12 @@ def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_siz
           --text-col answer --id-col response_id --out tagged.csv
     """
     from opm_nlp.model.batch import tag_file
+    from opm_nlp.model.options import TagOptions
 
-    summary = tag_file(model_dir, input_path, out, text_col, id_col, encoding=encoding, carry=list(carry) or None,
-                       chunk_size=chunk_size, resume=resume, progress=not quiet, engine=engine, backend=backend,
-                       cache=not no_cache, scheduler=scheduler, review_margin=review_margin)
+    options = TagOptions(text_col, id_col, encoding=encoding, carry=carry or None, chunk_size=chunk_size,
+                         engine=engine, review_margin=review_margin, backend=backend, cache=not no_cache,
+                         scheduler=scheduler, progress=not quiet)
+    summary = tag_file(model_dir, input_path, out, options, resume=resume)
     resumed = f" (resumed after {summary.resumed_chunks} saved chunks)" if summary.resumed_chunks else ""
     click.echo(f"Tagged {summary.answers} answers ({summary.empty} empty); {summary.needs_review} need review. "
                f"Written to {out}{resumed}")
@@ -462,7 +460,7 @@ def server_options(func):
 
 def _review_codebook(codebook_path, model_dir):
     """The codebook and (with --model) the model metadata; exactly one of the two options."""
-    from opm_nlp.model.coding_model import read_model_info
+    from opm_nlp.model.folder import read_model_info
     from opm_nlp.codebook.codes import load_codebook
 
     if codebook_path is None and model_dir is None:
@@ -481,14 +479,6 @@ def _interval(interval, prefix: str = "") -> str:
     if low is None or high is None or math.isnan(low) or math.isnan(high):  # None in metadata, NaN computed
         return ""
     return f" ({prefix}{low:.3f}-{high:.3f})"
-
-
-def _unreviewed_note(path, left_out: int, edited: int) -> str:
-    note = (f"{path}: left out {left_out} answers not marked reviewed=1 (they hold model suggestions, "
-            f"not human codes)")
-    if edited:
-        note += f"; {edited} of them have codes changed from the suggestion: mark them reviewed=1 if they are done"
-    return note + "."
 
 
 @review.command("push")
@@ -645,18 +635,18 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
       opm-nlp evaluate models/opm_default --data held_out.csv \\
           --text-col answer --id-col response_id --second-coder held_out_coder2.csv
     """
-    from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.classify.metrics import agreement_report, format_table
-    from opm_nlp.review.common import keep_reviewed
     from opm_nlp.codebook.coded import read_coded
     from opm_nlp.io.tables import write_json
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.training import read_human_coded
 
     model = CodingModel.load(model_dir)
     cb = model.codebook
-    coded = read_coded(data_path, cb, text_col, id_col, encoding=encoding, format=coded_format, code_col=code_col)
-    coded, left_out, edited = keep_reviewed(coded, cb, str(data_path))
-    if left_out:
-        click.echo(_unreviewed_note(data_path, left_out, edited))
+    coded, note = read_human_coded(data_path, cb, text_col, id_col, encoding=encoding, format=coded_format,
+                                   code_col=code_col)
+    if note:
+        click.echo(note)
     second = None
     if second_coder is not None:
         second = read_coded(second_coder, cb, text_col, id_col, encoding=encoding, format=coded_format,

@@ -1,7 +1,9 @@
 """The coding model a researcher trains, saves, shares and tags with.
 
-A codebook + encoder + fitted classifier + thresholds; its folder format and model card; training
-from coded files; tagging files in chunks (resumable, or on Dask); evaluation against human codes.
+A codebook + encoder + fitted classifier + thresholds (``coding_model``); its folder format
+(``folder``), metadata and model card (``metadata``, ``card``); the options of a training and a
+tagging run (``options``); training from coded files, leaving out unreviewed rows (``training``,
+``reviewed``); tagging files in chunks, resumable (``batch``, ``chunks``), or on Dask (``dask_tagging``).
 
 May import: :mod:`opm_nlp.classify` and every stage below it.
 """

@@ -1,13 +1,7 @@
-"""The model bundle: codebook + embedding model + fitted classifier + thresholds, saved to a folder.
+"""The coding model: codebook + embedding model + fitted classifier + thresholds.
 
-A saved model is a folder::
-
-    model/
-      metadata.json      versions, embedding model id and weights hash, codebook fingerprint,
-                         code order, thresholds, training counts, cross-validated metrics, file hashes
-      classifier.joblib  the fitted scikit-learn estimator (no embedding weights)
-      codebook.yaml      the codebook it was trained with
-      README.md          the model card
+It trains on coded answers (:meth:`CodingModel.fit`), scores and tags new ones
+(:meth:`CodingModel.tag`), and is saved to and loaded from a model folder (:mod:`opm_nlp.model.folder`).
 
 Examples
 --------
@@ -20,85 +14,30 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import hashlib
-import json
 import logging
-import os
-import platform
-import shutil
-import tempfile
 import warnings
-from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from opm_nlp.classify.estimator import EmbeddingClassifier, KeywordClassifier
-from opm_nlp.codebook.codes import Codebook, parse_codebook
-from opm_nlp.embedding.encoder import DEFAULT_BACKEND
-from opm_nlp.classify.metrics import agreement_table, f1_intervals
-from opm_nlp.exceptions import DataError, ModelError
+from opm_nlp.classify.estimator import EmbeddingClassifier, FewExamplesWarning
+from opm_nlp.classify.keyword import KeywordClassifier
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL, output_columns
+from opm_nlp.embedding.encoder import DEFAULT_BACKEND
+from opm_nlp.exceptions import DataError, ModelError
+from opm_nlp.io.tables import answered, text_values
+from opm_nlp.model.folder import load_model_files, write_model_folder
+from opm_nlp.model.metadata import training_metadata
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opm_nlp.model.options import TrainOptions
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 METHODS = ("embedding", "keyword")
-_FILES = ("classifier.joblib", "codebook.yaml")
-_VERSIONED = ("opm-nlp", "scikit-learn", "numpy", "pandas", "joblib", "sentence-transformers", "torch",
-              "transformers", "spacy")
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a model depends on."""
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-
-def read_model_info(folder: str | Path) -> tuple[Codebook, dict]:
-    """A model folder's codebook and metadata, checked, without loading the classifier.
-
-    Enough for work that needs the codes, thresholds and model identity (reviewing, reporting),
-    at no cost in time or memory.
-
-    Raises
-    ------
-    ModelError
-        If the folder is not a model folder, lacks a file, or its codebook does not match its metadata.
-    """
-    folder = Path(folder)
-    meta_path = folder / "metadata.json"
-    if not meta_path.is_file():
-        raise ModelError(f"{folder} is not an opm-nlp model folder (no metadata.json). "
-                         f"Train one with: opm-nlp train ... --out {folder}")
-    try:
-        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{meta_path}: not valid JSON (line {exc.lineno}); retrain the model.") from None
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{folder}: model format {metadata.get('format_version')!r} is not supported "
-                         f"by this opm-nlp (expects {FORMAT_VERSION}); retrain the model.")
-    for name in _FILES:
-        if not (folder / name).is_file():
-            raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete. Retrain it.")
-    codebook_path = folder / "codebook.yaml"
-    codebook = parse_codebook(codebook_path.read_text(encoding="utf-8"), source=str(codebook_path))
-    if codebook.fingerprint != metadata.get("codebook", {}).get("fingerprint"):
-        raise ModelError(f"{folder}: codebook.yaml does not match the fingerprint in metadata.json.")
-    return codebook, metadata
 
 
 def resolve_carry(columns, text_col: str, id_col: str, carry: list[str] | None, codebook: Codebook) -> list[str]:
@@ -177,6 +116,14 @@ class CodingModel:
         if embedding_layers is not None:
             self.embedder  # noqa: B018 -- checks the layers against the model now, before any work
 
+    @classmethod
+    def from_options(cls, codebook: Codebook, options: TrainOptions) -> CodingModel:
+        """A model to train with the settings of ``options`` (:class:`~opm_nlp.model.options.TrainOptions`).
+
+        ``options.context_col`` is not the model's but the data's: pass it to :meth:`fit`.
+        """
+        return cls(codebook, **options.model_kwargs())
+
     # -- training ---------------------------------------------------------------------------
     @property
     def embedder(self):
@@ -222,24 +169,14 @@ class CodingModel:
         """
         examples = self._examples()
         if coded is None and self.method == "embedding":
-            if examples is None:
-                raise DataError("No coded answers to train on, and the codebook's examples are switched off, so "
-                                "there is nothing to learn from. Pass coded data, or use the codebook's examples.")
-            if context_col is not None:
-                raise DataError(f"A context column ('{context_col}') needs coded answers that have it; the "
-                                f"codebook's examples have none. Leave out --context-col, or pass coded data.")
-            bare = [code.id for code in self.codebook.codes if not code.examples]
-            if bare:
-                raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "
-                                f"({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}). Add examples to the "
-                                f"codebook, or pass coded data.")
+            self._check_codebook_alone(examples, context_col)
         if coded is None:  # the codebook alone (its examples, or for keywords its stems)
             coded = pd.DataFrame(columns=[text_col, *self.codebook.ids])
         missing = [c for c in self.codebook.ids if c not in coded.columns]
         if missing:
             raise DataError(f"Coded data lacks code column(s) {missing}; expected one 0/1 column per code id.")
-        texts = coded[text_col].fillna("").astype(str).str.strip()
-        usable = texts.ne("").to_numpy()
+        texts = text_values(coded[text_col])
+        usable = answered(texts)
         X = texts[usable].tolist()
         Y = coded.loc[usable, self.codebook.ids].to_numpy(dtype=int)
         contexts = self._contexts(coded, context_col, "the coded data")
@@ -250,6 +187,27 @@ class CodingModel:
                 f"codebook with examples. Code more answers, or use --method keyword."
             )
         classifier = self._new_classifier(len(X))
+        few = self._fit_classifier(classifier, X, Y, contexts, examples, progress)
+        self.classifier = classifier
+        self.metadata = training_metadata(self, Y, int((~usable).sum()), sources, examples, few, context_col)
+        return self
+
+    def _check_codebook_alone(self, examples, context_col: str | None) -> None:
+        """Refuse training the embedding method without coded answers when the codebook cannot carry it."""
+        if examples is None:
+            raise DataError("No coded answers to train on, and the codebook's examples are switched off, so "
+                            "there is nothing to learn from. Pass coded data, or use the codebook's examples.")
+        if context_col is not None:
+            raise DataError(f"A context column ('{context_col}') needs coded answers that have it; the "
+                            f"codebook's examples have none. Leave out --context-col, or pass coded data.")
+        bare = [code.id for code in self.codebook.codes if not code.examples]
+        if bare:
+            raise DataError(f"To train from the codebook alone, every code needs examples; {len(bare)} have none "
+                            f"({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}). Add examples to the "
+                            f"codebook, or pass coded data.")
+
+    def _fit_classifier(self, classifier, X, Y, contexts, examples, progress: bool) -> list[str]:
+        """Fit ``classifier``; return the ids of codes with too few examples (its other warnings pass on)."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if self.method == "keyword":
@@ -258,37 +216,11 @@ class CodingModel:
                 classifier.fit(X, Y, contexts=contexts, examples=examples, progress=progress)
         few = []
         for warning in caught:
-            message = str(warning.message)
-            if message.startswith("Code #"):
-                index = int(message[6:].split(" ", 1)[0])
-                few.append(self.codebook.ids[index])
+            if issubclass(warning.category, FewExamplesWarning):
+                few.append(self.codebook.ids[warning.message.code_index])
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-        self.classifier = classifier
-        positives = Y.sum(axis=0)
-        self.metadata = {
-            "format_version": FORMAT_VERSION,
-            "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "method": self.method,
-            "versions": package_versions(),
-            "embedding": self._embedding_metadata(),
-            "codebook": {"name": self.codebook.name, "version": self.codebook.version,
-                         "fingerprint": self.codebook.fingerprint},
-            "codes": self.codebook.ids,
-            "thresholds": {c: round(float(t), 6) for c, t in zip(self.codebook.ids, classifier.thresholds_)},
-            "review_margin": self.review_margin,
-            "context_col": context_col if self.method == "embedding" else None,
-            "training": {
-                "answers": len(X),
-                "empty_answers_skipped": int((~usable).sum()),
-                "sources": sources or [],
-                "positives": {c: int(p) for c, p in zip(self.codebook.ids, positives)},
-                "codebook_examples": 0 if examples is None else len(examples[0]),
-                "few_examples": few,
-            },
-            "cv_metrics": self._cv_metrics(Y),
-        }
-        return self
+        return few
 
     def _examples(self) -> tuple[list[str], np.ndarray] | None:
         """The codebook's examples as texts and a 0/1 matrix, or None when not used or there are none."""
@@ -301,32 +233,6 @@ class CodingModel:
         Y = np.zeros((len(pairs), len(column)), dtype=np.int8)
         Y[np.arange(len(pairs)), [column[code_id] for _, code_id in pairs]] = 1
         return [text for text, _ in pairs], Y
-
-    def _embedding_metadata(self) -> dict | None:
-        if self.method != "embedding":
-            return None
-        return {"model": self.embedder.model_id, "weights_sha256": self.embedder.weights_sha256,
-                "backend": self.backend, "layers": self.embedder.layers, "fine_tune_epochs": self.classifier.fine_tune,
-                "sentences": bool(getattr(self.classifier, "sentence_view_", False))}
-
-    def _cv_metrics(self, Y: np.ndarray) -> dict | None:
-        scores = getattr(self.classifier, "oof_scores_", None)
-        if scores is None or len(scores) == 0:  # keywords, or the codebook alone: nothing to cross-validate
-            return None
-        predicted = (scores >= self.classifier.thresholds_).astype(int)
-        table = agreement_table(Y, predicted, self.codebook.ids)
-        intervals = f1_intervals(Y, predicted)
-        return {
-            "folds": self.classifier.cv,
-            "note": "out-of-fold scores; thresholds were chosen on the same folds, so slightly optimistic",
-            "per_code": {c: {k: _round(table.loc[c, k]) for k in ("precision", "recall", "f1", "kappa")}
-                         for c in self.codebook.ids},
-            "micro_f1": _round(table.loc["micro", "f1"]),
-            "macro_f1": _round(table.loc["macro", "f1"]),
-            # 95% bootstrap intervals over the coded answers (evaluation.f1_intervals)
-            "micro_f1_interval": [_round(v) for v in intervals["micro"]],
-            "macro_f1_interval": [_round(v) for v in intervals["macro"]],
-        }
 
     # -- scoring and tagging ----------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -351,7 +257,7 @@ class CodingModel:
         if column not in frame.columns:
             raise DataError(f"Context column '{column}' not found in {source}. Columns: {list(frame.columns)}. "
                             f"The model was trained with it (--context-col); the answers need it too.")
-        return frame[column].fillna("").astype(str).str.strip().tolist()
+        return text_values(frame[column]).tolist()
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -377,9 +283,9 @@ class CodingModel:
         """
         self._check_fitted()
         carry = resolve_carry(frame.columns, text_col, id_col, carry, self.codebook)
-        texts = frame[text_col].fillna("").astype(str).str.strip()
+        texts = text_values(frame[text_col])
         contexts = self._contexts(frame, self.context_col, source)
-        has_text = texts.ne("").to_numpy()
+        has_text = answered(texts)
         scores = np.full((len(frame), len(self.codebook)), np.nan)
         rows = np.flatnonzero(has_text)
         from tqdm.auto import tqdm
@@ -411,33 +317,13 @@ class CodingModel:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the model to ``folder`` (replaced as a whole, atomically)."""
-        import joblib
+        """Write the model to ``folder`` (replaced as a whole, atomically; see :mod:`opm_nlp.model.folder`)."""
+        from opm_nlp.model.card import render_model_card
 
         self._check_fitted()
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            joblib.dump(self.classifier, staging / "classifier.joblib", compress=3)
-            (staging / "codebook.yaml").write_text(self.codebook.to_yaml(), encoding="utf-8")
-            self.metadata["files"] = {name: _sha256(staging / name) for name in _FILES}
-            (staging / "metadata.json").write_text(json.dumps(self.metadata, indent=2) + "\n", encoding="utf-8")
-            from opm_nlp.model.card import render_model_card
-
-            (staging / "README.md").write_text(render_model_card(self), encoding="utf-8")
-            if folder.exists():
-                if not (folder / "metadata.json").is_file() and any(folder.iterdir()):
-                    raise ModelError(f"{folder} exists and is not an opm-nlp model folder; choose another --out.")
-                old = folder.with_name(f".{folder.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(folder, old)
-                os.replace(staging, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        self.metadata["files"] = write_model_folder(folder, self.classifier, self.codebook, self.metadata,
+                                                    card=render_model_card(self))
         return folder
 
     @classmethod
@@ -460,27 +346,10 @@ class CodingModel:
         ------
         ModelError
             If a file is missing or differs from the hash recorded at save time (joblib runs code
-            when it loads, so a changed file is refused), or the codebook does not match.
+            when it loads, so a changed file is refused), or the codebook does not match
+            (:func:`~opm_nlp.model.folder.load_model_files`).
         """
-        import joblib
-
-        folder = Path(folder)
-        saved_codebook, metadata = read_model_info(folder)
-        for name in _FILES:
-            if _sha256(folder / name) != metadata.get("files", {}).get(name):
-                raise ModelError(f"{folder / name} differs from the file saved with this model (sha256 mismatch); "
-                                 f"refusing to load it. Retrain the model or restore the original file.")
-        if codebook is not None and codebook.fingerprint != saved_codebook.fingerprint:
-            raise ModelError(
-                f"Codebook {codebook.source or ''} (fingerprint {codebook.fingerprint}) is not the one the model "
-                f"in {folder} was trained with ({saved_codebook.fingerprint}). Retrain the model with this "
-                f"codebook, or use the codebook saved in the model folder."
-            )
-        current = package_versions()
-        for name, version in metadata.get("versions", {}).items():
-            if name in ("scikit-learn", "numpy") and current.get(name) not in (None, version):
-                warnings.warn(f"Model in {folder} was saved with {name} {version}; this is {current[name]}. "
-                              f"Scores may differ slightly; retrain to be sure.", UserWarning, stacklevel=2)
+        saved_codebook, metadata, classifier = load_model_files(folder, codebook)
         embedding = metadata.get("embedding") or {}
         model = cls(saved_codebook, method=metadata["method"], embedding_model=embedding.get("model"),
                     review_margin=float(metadata.get("review_margin", 0.15)),
@@ -488,10 +357,7 @@ class CodingModel:
                     embedding_layers=int(embedding.get("layers", 1)),  # models from before layers: one
                     fine_tune=int(embedding.get("fine_tune_epochs", 0)),
                     sentences=bool(embedding.get("sentences", False)))  # models from before: whole answers
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-            with _old_module_paths():
-                model.classifier = joblib.load(folder / "classifier.joblib")
+        model.classifier = classifier
         if model.method == "embedding":
             model.classifier.embedder = model.embedder
             recorded = embedding.get("weights_sha256")
@@ -502,37 +368,3 @@ class CodingModel:
         model.metadata = metadata
         return model
 
-
-# Where the classes a saved classifier names lived before the package was split into stages, by
-# (old module, class name): a pickle names each class by its module, so folders saved before the
-# move load through these, whichever module of the new layout now holds the class.
-_MOVED = {
-    ("opm_nlp.classifier", "EmbeddingClassifier"): "opm_nlp.classify.estimator",
-    ("opm_nlp.classifier", "KeywordClassifier"): "opm_nlp.classify.keyword",
-    ("opm_nlp.finetune", "FineTunedHead"): "opm_nlp.classify.finetune",
-}
-
-
-@contextlib.contextmanager
-def _old_module_paths():
-    """Let a pickle that names a class at its old module find it at its new one, while it loads."""
-    import importlib
-    import sys
-    import types
-
-    added: dict[str, types.ModuleType] = {}
-    for (old, name), new in _MOVED.items():
-        if old in sys.modules:
-            continue  # a real module of that name: leave it alone
-        module = added.setdefault(old, types.ModuleType(old))
-        setattr(module, name, getattr(importlib.import_module(new), name))
-    sys.modules.update(added)
-    try:
-        yield
-    finally:
-        for old in added:
-            sys.modules.pop(old, None)
-
-
-def _round(value) -> float | None:
-    return None if value is None or pd.isna(value) else round(float(value), 4)

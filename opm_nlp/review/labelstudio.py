@@ -35,7 +35,8 @@ from opm_nlp.columns import (
     REVIEWER_COL,
 )
 from opm_nlp.io.tables import answered
-from opm_nlp.review.common import UNCERTAINTY_COL, split_codes, uncertainty
+from opm_nlp.model.reviewed import split_codes
+from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
 from opm_nlp.review.labelstudio_config import (
     CHOICES_NAME,
     DATA_ID,

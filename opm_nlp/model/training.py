@@ -1,0 +1,164 @@
+"""Training a model from files of coded answers, as ``opm-nlp train`` does.
+
+:func:`read_training_data` reads each coded file (any of the coded formats), leaves out rows of a
+review file that nobody marked reviewed, and combines the files (for a response id in several, the
+later file's codes win); :func:`train_model` trains a :class:`~opm_nlp.model.coding_model.CodingModel`
+on the result with the settings of a :class:`~opm_nlp.model.options.TrainOptions`.
+
+Examples
+--------
+>>> from opm_nlp import TrainOptions, load_codebook, read_training_data, train_model
+>>> codebook = load_codebook("codebook/opm_behavior_change.yaml")                          # doctest: +SKIP
+>>> data = read_training_data(["coded.csv", "review.xlsx"], codebook, "answer", "response_id")  # doctest: +SKIP
+>>> print(*data.notes, sep="\\n")                                                          # doctest: +SKIP
+>>> train_model(codebook, data, TrainOptions(review_margin=0.2)).save("models/mine")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from opm_nlp.codebook.codes import Codebook
+from opm_nlp.exceptions import DataError
+from opm_nlp.codebook.coded import combine_coded, read_coded
+from opm_nlp.io.tables import answered
+from opm_nlp.model.coding_model import CodingModel
+from opm_nlp.model.options import TrainOptions
+from opm_nlp.model.reviewed import keep_reviewed
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """Coded answers to train on, and what reading them found.
+
+    Attributes
+    ----------
+    coded : DataFrame or None
+        Wide coded table (one 0/1 column per code id), one row per response id; ``None`` when there
+        are no files (a model from the codebook alone).
+    text_col : str
+        Answer text column.
+    id_col : str or None
+        Response id column.
+    sources : tuple of str
+        Names of the files read, in order.
+    changed_labels : int
+        (response, code) labels a later file changed.
+    notes : tuple of str
+        One line per file that had rows nobody marked reviewed (left out), for the user.
+    """
+
+    coded: pd.DataFrame | None
+    text_col: str = "text"
+    id_col: str | None = None
+    sources: tuple[str, ...] = ()
+    changed_labels: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> int:
+        """Coded answers with text (the ones training learns from)."""
+        return 0 if self.coded is None else int(answered(self.coded[self.text_col]).sum())
+
+
+def unreviewed_note(path: str | Path, left_out: int, edited: int) -> str:
+    """The line telling the user that rows of ``path`` not marked reviewed were left out."""
+    note = (f"{path}: left out {left_out} answers not marked reviewed=1 (they hold model suggestions, "
+            f"not human codes)")
+    if edited:
+        note += f"; {edited} of them have codes changed from the suggestion: mark them reviewed=1 if they are done"
+    return note + "."
+
+
+def read_human_coded(path: str | Path, codebook: Codebook, text_col: str, id_col: str, encoding: str | None = None,
+                     format: str = "auto", code_col: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """One file of coded answers with only the rows people coded or reviewed.
+
+    Parameters are those of :func:`~opm_nlp.io.tables.read_coded`. In a review file (with a
+    ``reviewed`` column), rows not marked reviewed hold the model's suggestion and are left out
+    (:func:`~opm_nlp.model.reviewed.keep_reviewed`).
+
+    Returns
+    -------
+    coded : DataFrame
+        The wide coded table.
+    note : str or None
+        :func:`unreviewed_note` when rows were left out.
+    """
+    frame = read_coded(path, codebook, text_col, id_col, encoding=encoding, format=format, code_col=code_col)
+    frame, left_out, edited = keep_reviewed(frame, codebook, str(path))
+    return frame, unreviewed_note(path, left_out, edited) if left_out else None
+
+
+def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col: str | None = None,
+                       id_col: str | None = None, encoding: str | None = None, format: str = "auto",
+                       code_col: str | None = None) -> TrainingData:
+    """Read and combine files of coded answers for training.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Coded files (CSV/XLSX/Parquet), in order: for a response id in several files, the later
+        file's codes win. Empty: no coded answers (train from the codebook alone).
+    codebook : Codebook
+        Codes the files' labels must come from.
+    text_col, id_col : str
+        Answer text and response id columns; required with ``paths``.
+    encoding, format, code_col
+        As for :func:`~opm_nlp.io.tables.read_coded`.
+
+    Returns
+    -------
+    TrainingData
+
+    Raises
+    ------
+    DataError
+        If ``paths`` are given without ``text_col`` and ``id_col``, or a file cannot be read.
+    """
+    if not paths:
+        return TrainingData(None, text_col or "text", id_col)
+    if text_col is None or id_col is None:
+        raise DataError("The text and id columns are needed to read coded answers (--text-col, --id-col).")
+    frames, notes = [], []
+    for path in paths:
+        frame, note = read_human_coded(path, codebook, text_col, id_col, encoding, format, code_col)
+        frames.append(frame)
+        if note:
+            notes.append(note)
+    coded, changed = combine_coded(frames, codebook, id_col)
+    return TrainingData(coded, text_col, id_col, tuple(Path(p).name for p in paths), changed, tuple(notes))
+
+
+def train_model(codebook: Codebook, data: TrainingData, options: TrainOptions | None = None, *,
+                progress: bool = False, model: CodingModel | None = None) -> CodingModel:
+    """Train a model on ``data`` with the settings of ``options``.
+
+    Parameters
+    ----------
+    codebook : Codebook
+        The codes to suggest.
+    data : TrainingData
+        From :func:`read_training_data`; without coded answers the model learns from the codebook alone.
+    options : TrainOptions, optional
+        Method, embedding model, context column, review margin... (default: ``TrainOptions()``).
+    progress : bool
+        Show progress bars of the slow steps on stderr.
+    model : CodingModel, optional
+        The model already built from ``codebook`` and ``options`` (:meth:`CodingModel.from_options`), e.g. to
+        ask :meth:`~CodingModel.fine_tune_epochs` before the slow part.
+
+    Returns
+    -------
+    CodingModel
+        The fitted model (not saved: call its ``save``).
+    """
+    options = TrainOptions() if options is None else options
+    if model is None:
+        model = CodingModel.from_options(codebook, options)
+    return model.fit(data.coded, data.text_col, sources=list(data.sources), context_col=options.context_col,
+                     progress=progress)
