@@ -5,6 +5,7 @@ Results are DataFrames with one row per code plus ``micro`` and ``macro`` averag
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 
@@ -169,3 +170,14 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
     report["kappa_comparison"] = comparison
     report["n_double_coded"] = int(len(both))
     return report
+
+
+def agreement_report_json(report: dict) -> dict:
+    """An :func:`agreement_report` as plain data for JSON: its tables as ``{row: {column: value}}``."""
+    out = {}
+    for key, value in report.items():
+        if hasattr(value, "to_dict"):
+            out[key] = json.loads(value.to_json(orient="index"))
+        else:
+            out[key] = value
+    return out

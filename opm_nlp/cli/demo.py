@@ -1,4 +1,4 @@
-"""The shipped demonstration: tag the illustrative OPM new wave and summarise its themes.
+"""``opm-nlp demo``: tag the illustrative OPM new wave with the shipped model and summarise its themes.
 
 The answers in ``examples/`` were written for opm-nlp as illustration; they are not OPM study data.
 """
@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
+from opm_nlp.cli.common import verbosity_options
 from opm_nlp.exceptions import ModelError
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "opm_default"
+EXAMPLE_NEW_WAVE = REPO_ROOT / "examples" / "opm_wave2022_illustrative.csv"
 TEXT_COL = "answer"
 ID_COL = "response_id"
 
@@ -22,10 +28,10 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
         Paths of the two files (``tagged``, ``frequencies``) and ``summary_text`` for the terminal.
     """
     from opm_nlp.columns import NEEDS_REVIEW_COL
-    from opm_nlp.model.coding_model import CodingModel
-    from opm_nlp.report.tables import theme_frequencies
     from opm_nlp.io.responses import read_responses
     from opm_nlp.io.tables import write_table
+    from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.report.tables import theme_frequencies
 
     if not (model_dir / "metadata.json").is_file():
         raise ModelError(f"The default model is missing from {model_dir}; rebuild it with: make model")
@@ -51,3 +57,19 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     for _, row in frequencies.sort_values("respondents", ascending=False).iterrows():
         lines.append(f"  {row['label']:<{width}}  {row['respondents']:>4}  {row['pct_of_answered']:5.1f}%")
     return {"tagged": tagged_path, "frequencies": frequencies_path, "summary_text": "\n".join(lines)}
+
+
+@click.command()
+@click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the tagged table and the theme-frequency summary.")
+@verbosity_options
+def demo(out, quiet) -> None:
+    """Tag the illustrative OPM new wave with the shipped default model and summarise the themes.
+
+    \b
+    Example:
+      opm-nlp demo --out demo_output
+    """
+    result = run_demo(out, model_dir=DEFAULT_MODEL, new_wave=EXAMPLE_NEW_WAVE, progress=not quiet)
+    click.echo(result["summary_text"])
+    click.echo(f"\nTagged answers: {result['tagged']}\nTheme frequencies: {result['frequencies']}")

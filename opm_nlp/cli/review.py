@@ -1,0 +1,156 @@
+"""``opm-nlp review``: people confirm or correct suggestions, in Label Studio or a spreadsheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opm_nlp.cli.common import (
+    CommandGroup,
+    codebook_or_model,
+    review_codebook_options,
+    server_options,
+    tagged_options,
+)
+
+
+@click.group(cls=CommandGroup)
+def review() -> None:
+    """Have people confirm or correct the suggestions: in Label Studio or in a spreadsheet.
+
+    Reviewed files feed `opm-nlp train --data` (only rows marked reviewed=1 are used).
+    """
+
+
+@review.command("push")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", required=True, help="Label Studio project title (created if it does not exist).")
+@review_codebook_options
+@tagged_options
+@server_options
+def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col, encoding, url, api_key) -> None:
+    """Send tagged answers to Label Studio for review, least certain first.
+
+    Each answer becomes a task with the model's codes pre-ticked; the reviewer confirms or corrects
+    them. Answers already in the project (same response id) are not sent again, so a later wave adds
+    only its new answers. Server and key come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY.
+
+    \b
+    Example:
+      export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
+      opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
+    """
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
+    from opm_nlp.review.labelstudio import push_tagged
+    from opm_nlp.review.labelstudio_server import connect
+
+    cb, metadata = codebook_or_model(codebook_path, model_dir)
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                          id_col, source=str(tagged_path))
+    server = connect(url, api_key)
+    result = push_tagged(server, tagged, scores, cb, project, text_col, id_col,
+                         model_version(cb, metadata), thresholds_of(cb, metadata))
+    empty = f"; {result.empty_skipped} empty answers not sent" if result.empty_skipped else ""
+    click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'}): "
+               f"added {result.added} answers for review, {result.already_there} were already there{empty}.")
+    click.echo(f"Review them at {result.url} (least certain first).")
+
+
+@review.command("pull")
+@click.option("--project", required=True, help="Label Studio project title.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Reviewed table to write: .csv, .xlsx or .parquet.")
+@review_codebook_options
+@click.option("--include-unreviewed", is_flag=True,
+              help="Also write answers nobody has reviewed yet, with reviewed=0 and the model's codes "
+                   "(train leaves them out).")
+@server_options
+def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url, api_key) -> None:
+    """Fetch reviewers' codes from Label Studio as a coded table, and how often they agreed with the model.
+
+    The table has the id and answer columns, reviewed, reviewer, reviewed_at, changed_suggestion,
+    model_version, suggested_codes and one 0/1 column per code id: training data for
+    `opm-nlp train --data`. Only reviewed answers are written unless --include-unreviewed.
+
+    \b
+    Example:
+      opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
+    """
+    from opm_nlp.exceptions import ReviewError
+    from opm_nlp.io.tables import write_table
+    from opm_nlp.review.common import format_agreement, review_agreement
+    from opm_nlp.review.labelstudio import pull_reviews
+    from opm_nlp.review.labelstudio_server import connect
+
+    cb, _ = codebook_or_model(codebook_path, model_dir)
+    server = connect(url, api_key)
+    result = pull_reviews(server, project, cb, include_unreviewed=include_unreviewed)
+    waiting = result.tasks - result.reviewed
+    if not result.reviewed and not include_unreviewed:
+        raise ReviewError(f"No answer of project '{project}' has been reviewed yet ({result.tasks} tasks); nothing "
+                          f"written. Review some in Label Studio, or pass --include-unreviewed.")
+    write_table(result.table, out)
+    skipped = f", {result.skipped} skipped by reviewers" if result.skipped else ""
+    click.echo(f"Project '{project}': {result.reviewed} of {result.tasks} answers reviewed "
+               f"({waiting} not yet{skipped}).")
+    if result.several_reviews:
+        click.echo(f"{result.several_reviews} answers were reviewed more than once; the latest review is used.")
+    which = "all answers (unreviewed: reviewed=0, model codes)" if include_unreviewed else "reviewed answers only"
+    click.echo(f"Wrote {len(result.table)} rows ({which}) to {out}")
+    table, summary = review_agreement(result.table, cb, source=f"project '{project}'")
+    click.echo(format_agreement(table, summary))
+
+
+@review.command("sheet")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Review workbook to write (.xlsx).")
+@review_codebook_options
+@tagged_options
+def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, encoding) -> None:
+    """Write a spreadsheet for reviewing suggestions without Label Studio.
+
+    One row per answer, least certain first, with the suggested codes pre-filled as 0/1 (drop-down),
+    the scores, a 'reviewed' column to mark, and the codebook on a second sheet. The filled
+    workbook is training data: `opm-nlp train --data review.xlsx ...` uses the rows marked reviewed=1.
+
+    \b
+    Example:
+      opm-nlp review sheet tagged.csv --out review.xlsx --model models/opm_default
+    """
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
+    from opm_nlp.review.sheet import review_frame, write_review_sheet
+
+    cb, metadata = codebook_or_model(codebook_path, model_dir)
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
+                                                          id_col, source=str(tagged_path))
+    frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata), thresholds_of(cb, metadata))
+    write_review_sheet(frame, cb, out)
+    click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "
+               f"code columns, put 1 in 'reviewed', then: opm-nlp train ... --data {out}")
+
+
+@review.command("stats")
+@click.argument("reviewed_path", metavar="REVIEWED", type=click.Path(dir_okay=False, path_type=Path))
+@review_codebook_options
+@click.option("--encoding", default=None,
+              help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
+    """How often reviewers accepted or changed the model's codes, per code (kappa, kept, added, removed).
+
+    Reads a file from `review pull` or a filled `review sheet`; only rows marked reviewed=1 count.
+    Reviewers who see suggestions tend to accept them, so read this as an upper bound of agreement.
+
+    \b
+    Example:
+      opm-nlp review stats review.xlsx --model models/opm_default
+    """
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.common import format_agreement, review_agreement
+
+    cb, _ = codebook_or_model(codebook_path, model_dir)
+    table, summary = review_agreement(read_table(reviewed_path, encoding=encoding), cb, source=str(reviewed_path))
+    click.echo(format_agreement(table, summary))
