@@ -29,7 +29,7 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     """
     from opm_nlp.columns import NEEDS_REVIEW_COL
     from opm_nlp.io.responses import read_responses
-    from opm_nlp.io.tables import write_table
+    from opm_nlp.io.tables import answered, write_table
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.report.tables import theme_frequencies
 
@@ -43,10 +43,10 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     tagged_path = write_table(tagged, out / "tagged.csv")
     frequencies_path = write_table(frequencies.reset_index(), out / "theme_frequencies.csv")
 
-    answered = int(tagged[TEXT_COL].ne("").sum())
+    with_answer = int(answered(tagged[TEXT_COL]).sum())
     lines = [
         f"Illustrative OPM wave ({new_wave.name}; invented answers, not study data): "
-        f"{len(tagged)} respondents, {answered} with an answer.",
+        f"{len(tagged)} respondents, {with_answer} with an answer.",
         f"Model: {model_dir.name} ({model.metadata['training']['answers']} training answers, "
         f"cross-validated macro-F1 {model.metadata['cv_metrics']['macro_f1']:.2f}).",
         f"{int(tagged[NEEDS_REVIEW_COL].sum())} answers are flagged for review.",
