@@ -317,6 +317,19 @@ def test_bad_spec_is_a_one_line_error(text, message):
         parse_prepost_spec(text, "spec.yaml")
 
 
+@pytest.mark.parametrize("text, message", [
+    # 9 nested anchors of 9 aliases: 9**9 names in ~400 bytes, refused at the first anchor
+    ("items:\n  - name: [&a0 [l, l, l, l, l, l, l, l, l], " + ", ".join(
+        f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)) + "]\n    before: a\n    after: b\n",
+     r"^spec\.yaml: invalid YAML at line 2: anchor '&a0' found; opm-nlp reads plain YAML without anchors"),
+    ("items:\n  - {name: L, before: a, after: b}\n  - name: M\n    before: c\n    before: d\n    after: e\n",
+     r"^spec\.yaml: invalid YAML at line 5: duplicate key 'before' \(first at line 4\); keep one of them\.$"),
+])
+def test_spec_yaml_refuses_aliases_and_repeated_keys(text, message):
+    with pytest.raises(SpecError, match=message):
+        parse_prepost_spec(text, "spec.yaml")
+
+
 def test_spec_columns_and_values_are_checked(table, tmp_path):
     missing = parse_prepost_spec("items: [{name: L, before: q9_pre, after: q1_post}]", "spec.yaml")
     with pytest.raises(SpecError, match=r"spec\.yaml: item 'L' names column 'q9_pre' \(before\), which is not in "
