@@ -487,6 +487,26 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.xlsx", "theme_frequencies.csv"]
 
 
+def test_dollar_signs_in_chart_text_are_drawn_as_plain_text(tmp_path):
+    """Paired $...$ would be a matplotlib formula and an odd $$ a parse error; chart text is plain text."""
+    frame = small_table().rename(columns={"site": "site $"})
+    frame["site $"] = frame["site $"].map({"A": "Grant $$ office", "B": "_$x$ lab"})  # "_": kept in legends
+    frame["wave"] = frame["wave"].map({"2019": "W$1", "2020": "W$2$", "2021": "W3"})
+    (tmp_path / "small.csv").write_text(frame.to_csv(index=False), encoding="utf-8")
+    codebook = CB.to_yaml().replace("label: Phases", r"label: Phases \$x$ and $$")
+    (tmp_path / "cb.yaml").write_text(codebook, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("name: Listening", "name: Listening $y$"), encoding="utf-8")
+    out = tmp_path / "rep"
+    result = run("report", tmp_path / "small.csv", "--codebook", tmp_path / "cb.yaml", "--out", out, "--by", "site $",
+                 "--wave", "wave", "--quotes", "0", "--prepost", tmp_path / "spec.yaml")
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    svg = " ".join(re.findall(r"<svg .*?</svg>", html, flags=re.S))
+    for text in ["Grant $$ office (n=5)", "_$x$ lab (n=4)", "W$1", "W$2$", r"Phases \$x$ and $$", "Listening $y$",
+                 "Themes by site $"]:
+        assert text in svg, text
+
+
 def test_cli_report_on_the_illustrative_coded_file(tmp_path):
     out = tmp_path / "rep"
     result = run("report", CODED, "--codebook", CODEBOOK, "--out", out, "--text-col", "answer",
