@@ -31,6 +31,7 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ESCAPED = re.compile(r"'[=+\-@\t\r']")
+_STARTS_ESCAPED = re.compile(r"[=+\-@\t\r']")  # every text escape_formula may change starts so
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -69,9 +70,8 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     data = {}
     for j in range(frame.shape[1]):
         values = frame.iloc[:, j]
-        dtype = values.dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)):
-            values = values.map(lambda v: escape_formula(v) if isinstance(v, str) else v)
+        if not (pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype)):
+            values = _through(values, _STARTS_ESCAPED, escape_formula)
         data[j] = values
     out = pd.DataFrame(data, index=frame.index)
     out.columns = columns
@@ -83,9 +83,30 @@ def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [unescape_formula(c) if isinstance(c, str) else c for c in frame.columns]
     for j in range(frame.shape[1]):
         values = frame.iloc[:, j]
-        if values.map(lambda v: isinstance(v, str) and v.startswith("'")).any():
-            frame.isetitem(j, values.map(lambda v: unescape_formula(v) if isinstance(v, str) else v))
+        changed = _through(values, _ESCAPED, unescape_formula)
+        if changed is not values:
+            frame.isetitem(j, changed)
     return frame
+
+
+def _through(values: pd.Series, start: re.Pattern, change) -> pd.Series:
+    """``values`` with ``change`` applied to the text cells that ``start`` matches (the same object if none).
+
+    The match runs vectorised, so the Python-level change touches only the few cells that need it.
+    """
+    if values.dtype == object:
+        candidates = values.map(lambda v: isinstance(v, str) and start.match(v) is not None).astype(bool)
+    else:
+        try:
+            candidates = values.str.match(start.pattern, na=False).astype(bool)
+        except (AttributeError, TypeError):  # not a column of text (categories of numbers, periods...)
+            return values
+    if not candidates.any():
+        return values
+    dtype = values.dtype
+    values = values.astype(object)  # room for the changed text whatever the column's dtype
+    values[candidates] = values[candidates].map(change)
+    return values.astype(dtype) if isinstance(dtype, pd.StringDtype) else values
 
 
 def xlsx_value(value: object) -> object:
