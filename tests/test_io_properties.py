@@ -8,9 +8,12 @@ back the same table, in every format, up to these rules:
 - XLSX cannot hold the control characters U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+FFFE and
   U+FFFF: they are removed on writing, with a warning; everything else (tab, line breaks, leading and
   trailing spaces) comes back as written;
-- CSV holds text, so numbers come back as their text (``-1.5``), and XLSX and Parquet as numbers.
+- CSV holds text, so numbers come back as their text (``-1.5``), and XLSX and Parquet as numbers;
+- (not generated here, every row has a number:) XLSX does not store a last row whose cells are all empty.
 
-And no cell or column name of a CSV file starts like a formula, and no XLSX cell is a formula.
+And no cell or column name of a CSV file starts like a formula, and no XLSX cell is a formula. Files
+from elsewhere are read as they are, except that a CSV cell loses one leading ``'`` before ``=``,
+``+``, ``-``, ``@``, tab, carriage return or ``'`` (the rule of :mod:`opm_nlp.io.formulas`).
 """
 
 from __future__ import annotations
@@ -125,3 +128,33 @@ def test_escaping_is_undone_by_unescaping(text):
 @pytest.mark.parametrize("text", ["'quoted'", "'", "it's", "'5", "'x=1"])
 def test_a_leading_quote_not_before_a_prefix_is_kept_as_written(text):
     assert escape_formula(text) == text and unescape_formula(text) == text
+
+
+@SETTINGS
+@given(rows=st.lists(st.lists(texts, min_size=2, max_size=2), min_size=1, max_size=5),
+       suffix=st.sampled_from([".csv", ".xlsx", ".parquet"]))
+def test_files_from_elsewhere_are_read_as_they_are(tmp_path_factory, rows, suffix):
+    path = tmp_path_factory.mktemp("e") / f"e{suffix}"
+    header = ["id", "answer"]
+    rows = [[str(i), NOT_IN_XML.sub("", answer) if suffix == ".xlsx" else answer] for i, (_, answer) in enumerate(rows)]
+    if suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])  # Python's own CSV dialect, no escaping
+        expected = [unescape_formula(answer) for _, answer in rows]
+    elif suffix == ".xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        for row in [header, *rows]:
+            book.active.append(row)
+        for (cell,) in book.active.iter_rows(min_col=2, max_col=2):
+            cell.data_type = "s"  # text as text, as a spreadsheet stores what a person types after '
+        book.save(path)
+        expected = [answer for _, answer in rows]
+    else:
+        pd.DataFrame(rows, columns=header).to_parquet(path, index=False)
+        expected = [answer for _, answer in rows]
+    back = read_table(path)
+    assert [_text(v, suffix) for v in back["answer"]] == [_text(v, suffix) for v in expected]
+    assert pd.concat(list(iter_chunks(path, 2)))["answer"].map(lambda v: _text(v, suffix)).tolist() == \
+        [_text(v, suffix) for v in expected]
