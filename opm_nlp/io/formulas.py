@@ -31,7 +31,7 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ESCAPED = re.compile(r"'[=+\-@\t\r']")
-_STARTS_ESCAPED = re.compile(r"[=+\-@\t\r']")  # every text escape_formula may change starts so
+_STARTS_ESCAPED = re.compile(r"[=+\-@\t\r']")  # how every text that escape_formula changes starts
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
