@@ -26,11 +26,13 @@ from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX
 from opm_nlp.exceptions import DataError
 from opm_nlp.io.responses import check_responses
-from opm_nlp.io.tables import cell_text, read_table, require_columns, row_number, text_values
+from opm_nlp.io.tables import cell_text, closest_name, read_table, require_columns, row_number, text_values
 
 _TRUE = {"1", "1.0", "true", "yes", "y", "x"}
 _FALSE = {"0", "0.0", "false", "no", "n", ""}
 _DELIMITERS = re.compile(r"\s*[;,|]\s*")
+_LISTED = 10  # unknown codes named in one error; rows named per code
+_ROWS = 3
 
 
 def code_lookup(codebook: Codebook) -> dict[str, str]:
@@ -130,27 +132,49 @@ def _label_columns(frame: pd.DataFrame, codebook: Codebook, keep: Iterable[str])
     return renames
 
 
-def _parse_code_name(value: str, lookup: dict[str, str], codebook: Codebook, where: str) -> str:
-    code_id = lookup.get(value.strip().lower())
-    if code_id is None:
-        raise DataError(
-            f"{where}: unknown code '{value}'. Codes in {codebook.source or 'the codebook'}: {codebook.ids}. "
-            f"Fix the label or add the code to the codebook."
-        )
-    return code_id
+def _unknown_codes_error(unknown: dict[str, list[int]], codebook: Codebook, where: str) -> DataError:
+    """One error naming every unknown code (``{code: [0-based rows]}``), its rows and the closest code."""
+    names = [*codebook.ids, *(code.label for code in codebook.codes)]
+    listed = []
+    for value, rows in list(unknown.items())[:_LISTED]:
+        shown = ", ".join(str(row_number(i)) for i in rows[:_ROWS])
+        more = f" and {len(rows) - _ROWS} more" if len(rows) > _ROWS else ""
+        match = closest_name(value, names)
+        hint = f"; did you mean '{match}'?" if match is not None else ""
+        listed.append(f"'{value}' (row{'s' if len(rows) > 1 else ''} {shown}{more}{hint})")
+    more = f" and {len(unknown) - _LISTED} more" if len(unknown) > _LISTED else ""
+    return DataError(
+        f"{where}: unknown code{'s' if len(unknown) > 1 else ''} {', '.join(listed)}{more}. Codes in "
+        f"{codebook.source or 'the codebook'}: {codebook.ids}. Fix the labels or add the codes to the codebook."
+    )
+
+
+def _look_alike_columns(frame: pd.DataFrame, codebook: Codebook, missing: list[str], keep: Iterable[str]) -> str:
+    """A sentence naming the file's columns that look like a missing code's id or label, or ``""``."""
+    names = [*missing, *(code.label for code in codebook.codes if code.id in missing)]
+    pairs = []
+    for column in frame.columns:
+        if column in keep or column in codebook.ids or str(column).startswith(SCORE_PREFIX):
+            continue
+        match = closest_name(str(column), names)
+        if match is not None:
+            pairs.append(f"'{column}' (did you mean '{match}'?)")
+    return f" Columns that look like misspelt codes: {', '.join(pairs)}." if pairs else ""
 
 
 def _from_wide(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, source: str) -> pd.DataFrame:
     present = [c for c in codebook.ids if c in frame.columns]
     missing = [c for c in codebook.ids if c not in frame.columns]
+    alike = _look_alike_columns(frame, codebook, missing, (text_col, id_col)) if missing else ""
     if not present:
         raise DataError(
-            f"{source}: no code columns found. Expected one 0/1 column per code, named by its id {codebook.ids} "
-            f"or label (wide format), or a 'codes' column (pass --code-col). Columns: {list(frame.columns)}."
+            f"{source}: no code columns found.{alike} Expected one 0/1 column per code, named by its id "
+            f"{codebook.ids} or label (wide format), or a 'codes' column (pass --code-col). "
+            f"Columns: {list(frame.columns)}."
         )
     if missing:
         raise DataError(
-            f"{source}: code column(s) {missing} missing. A wide file needs one 0/1 column per code "
+            f"{source}: code column(s) {missing} missing.{alike} A wide file needs one 0/1 column per code "
             f"in the codebook, named by its id or label; add them (0 where the code does not apply) or use the "
             f"right codebook."
         )
@@ -194,9 +218,14 @@ def _from_long(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: s
     frame[id_col] = text_values(frame[id_col])
     frame[text_col] = text_values(frame[text_col])
     rows = []
+    unknown: dict[str, list[int]] = {}
     for index, (response_id, text) in enumerate(zip(frame[id_col], text_values(frame[column]))):
-        code_id = _parse_code_name(text, lookup, codebook, f"{source}, row {row_number(index)}") if text else None
+        code_id = lookup.get(text.lower()) if text else None
+        if text and code_id is None:
+            unknown.setdefault(text, []).append(index)
         rows.append((response_id, code_id))
+    if unknown:
+        raise _unknown_codes_error(unknown, codebook, f"{source}, column '{column}'")
     first = frame.drop(columns=[column]).drop_duplicates(subset=[id_col], keep="first")
     out = check_responses(first, text_col, id_col, source)
     position = {rid: i for i, rid in enumerate(out[id_col])}
@@ -215,13 +244,22 @@ def _from_delimited(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_c
     out = check_responses(frame, text_col, id_col, source)
     index_of = {c: j for j, c in enumerate(codebook.ids)}
     matrix = np.zeros((len(out), len(codebook)), dtype="int64")
+    unknown: dict[str, list[int]] = {}
     for index, value in enumerate(text_values(out[column])):
         text = value.strip("[]")
         for part in _DELIMITERS.split(text):
             part = part.strip().strip("'\"")
-            if part:
-                code_id = _parse_code_name(part, lookup, codebook, f"{source}, column '{column}', row {row_number(index)}")
+            if not part:
+                continue
+            code_id = lookup.get(part.lower())
+            if code_id is None:
+                rows = unknown.setdefault(part, [])
+                if not rows or rows[-1] != index:  # a code repeated in one cell is one row
+                    rows.append(index)
+            else:
                 matrix[index, index_of[code_id]] = 1
+    if unknown:
+        raise _unknown_codes_error(unknown, codebook, f"{source}, column '{column}'")
     out = out.drop(columns=[column])
     for j, code_id in enumerate(codebook.ids):
         out[code_id] = matrix[:, j]

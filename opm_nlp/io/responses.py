@@ -3,7 +3,8 @@
 :func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already
 in memory: the id and text columns must exist, every id must be present and unique, and ids and
 answers become stripped text (an empty answer stays ``""``); every other column is kept so it can
-be carried through to outputs. Errors name the file, the column and the spreadsheet row.
+be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
+no answers (a header row alone) is an error, whatever its format.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ def read_responses(
     Raises
     ------
     DataError
-        If a column is missing, an id is empty or repeated.
+        If the file has no rows, a column is missing, an id is empty or repeated.
     """
     frame = read_table(path, encoding=encoding)
+    if frame.empty:
+        raise DataError(f"{path}: no answers found (only a header?); expected one row per response.")
     return check_responses(frame, text_col, id_col, source=str(path))
 
 
