@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from opm_nlp.exceptions import DataError
+from opm_nlp.io.paths import check_sheet
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def read_table(path: str | Path, encoding: str | None = None, sheet: str | int |
         if kind == "csv":
             return _read_csv(path, _separator(path), encoding)
         if kind == "excel":
+            check_sheet(path, sheet)
             frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
             frame.columns = [str(c) for c in frame.columns]
             return frame
@@ -129,10 +131,12 @@ def detect_encoding(path: Path) -> str:
     return "latin-1"
 
 
-def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None,
+                sheet: str | None = None) -> Iterator[pd.DataFrame]:
     """Read a CSV, XLSX or Parquet file as DataFrames of at most ``chunk_size`` rows.
 
-    Cells are read as :func:`read_table` reads them; memory holds one chunk at a time.
+    Cells are read as :func:`read_table` reads them (``sheet``: the worksheet of an XLSX file, default
+    the first); memory holds one chunk at a time.
     """
     path, kind = _input(path)
     try:
@@ -151,7 +155,7 @@ def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) 
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
                 yield batch.to_pandas()
         else:
-            yield from _iter_xlsx(path, chunk_size)
+            yield from _iter_xlsx(path, chunk_size, sheet)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not valid {encoding} text. Check the file's encoding, or omit --encoding "
                         f"to detect it.") from None
@@ -161,15 +165,17 @@ def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) 
         raise DataError(f"{path}: not a well-formed CSV file: {str(exc).strip()}.") from None
 
 
-def _iter_xlsx(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+def _iter_xlsx(path: Path, chunk_size: int, sheet: str | None = None) -> Iterator[pd.DataFrame]:
     from openpyxl import load_workbook
 
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        check_sheet(path, sheet, workbook.sheetnames)
+        rows = (workbook[sheet] if sheet else workbook.worksheets[0]).iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
-            raise DataError(f"{path}: the first sheet is empty; expected a header row and answers.")
+            raise DataError(f"{path}: the {f'sheet {sheet!r}' if sheet else 'first sheet'} is empty; expected a "
+                            f"header row and answers.")
         columns = [str(c) for c in header]
         block: list = []
         for row in rows:
