@@ -240,5 +240,5 @@ def test_a_missing_column_names_the_closest_one(tmp_path, column, suggestion):
 
 def test_a_missing_sheet_lists_the_sheets(tmp_path):
     path = write_table(pd.DataFrame({"a": [1]}), tmp_path / "s.xlsx")
-    with pytest.raises(DataError, match=r"s\.xlsx: no sheet 'codes'\. Sheets: \['data'\]\. Pass --sheet with one of them\."):
+    with pytest.raises(DataError, match=r"s\.xlsx: no sheet 'codes'; the file has sheets \['data'\]\. Pass one of them to --sheet\."):
         read_table(path, sheet="codes")

@@ -391,7 +391,8 @@ def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave
     assert result.exit_code == 0, result.output
     assert f"{everything}: left out 4 answers not marked reviewed=1" in result.output
     n_coded = len(pd.read_csv(CODED))
-    assert f"Combined 2 files: {n_coded + n_rev} answers; later files changed 0 labels." in result.output
+    assert (f"Combined 2 files: {n_coded + n_rev} answers; later files added {n_rev} answers and coded 0 of the "
+            f"earlier files' answers again (0 labels changed).") in result.output
     new_meta = json.loads((model_dir / "metadata.json").read_text())
     assert new_meta["training"]["answers"] == meta["training"]["answers"] + n_rev
     human = pulled[codebook_.ids].astype(int).sum()

@@ -25,7 +25,8 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX
 from opm_nlp.exceptions import DataError
-from opm_nlp.io.responses import check_responses
+from opm_nlp.io.paths import sheet_hint
+from opm_nlp.io.responses import check_ids, check_responses
 from opm_nlp.io.tables import cell_text, closest_name, read_table, require_columns, row_number, text_values
 
 _TRUE = {"1", "1.0", "true", "yes", "y", "x"}
@@ -65,6 +66,7 @@ def read_coded(
     encoding: str | None = None,
     format: str = "auto",
     code_col: str | None = None,
+    sheet: str | None = None,
 ) -> pd.DataFrame:
     """Read human-coded answers into the wide house format.
 
@@ -81,6 +83,8 @@ def read_coded(
         column of code ids separated by ``;``, ``,`` or ``|``. Code labels are accepted in place of ids.
     code_col : str, optional
         Column holding codes for the long and delimited formats (default ``codes`` or ``code``).
+    sheet : str, optional
+        Worksheet of an XLSX file (default: the first).
 
     Returns
     -------
@@ -88,7 +92,7 @@ def read_coded(
         One row per response: ``id_col``, ``text_col``, the other columns of the file, then one 0/1
         integer column per code id, in codebook order.
     """
-    frame = read_table(path, encoding=encoding)
+    frame = read_table(path, encoding=encoding, sheet=sheet)
     return to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=str(path))
 
 
@@ -170,7 +174,7 @@ def _from_wide(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: s
         raise DataError(
             f"{source}: no code columns found.{alike} Expected one 0/1 column per code, named by its id "
             f"{codebook.ids} or label (wide format), or a 'codes' column (pass --code-col). "
-            f"Columns: {list(frame.columns)}."
+            f"Columns: {list(frame.columns)}.{sheet_hint(source)}"
         )
     if missing:
         raise DataError(
@@ -294,12 +298,13 @@ def combine_coded(frames: Sequence[pd.DataFrame], codebook: Codebook, id_col: st
 
 
 def default_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str | None, id_col: str | None,
-                    source: str = "the table") -> tuple[str, str]:
+                    source: str = "the table", format: str = "auto", code_col: str | None = None) -> tuple[str, str]:
     """The text and id columns, defaulting to the layout opm-nlp writes: id first, text second.
 
     ``opm-nlp tag`` and the coded-data readers put the response id first and the answer second, so a
     file from them needs no column options. A column (given or defaulted) that is a code or score
-    column is refused rather than guessed past.
+    column is refused rather than guessed past, and so is a defaulted id column with empty or
+    repeated ids (unless ``format`` and ``code_col``, as for :func:`to_wide`, make the table long).
 
     Returns
     -------
@@ -308,17 +313,20 @@ def default_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str | Non
     Raises
     ------
     DataError
-        If a default is needed and the table has fewer than two columns, or a column holds codes or
-        scores.
+        If a default is needed and the table has fewer than two columns, a column holds codes or
+        scores, or a defaulted id column does not identify the rows.
     """
     columns = [str(c) for c in frame.columns]
     if (text_col is None or id_col is None) and len(columns) < 2:
         raise DataError(f"{source}: expected at least an id and a text column, found {columns}. "
-                        f"Pass --id-col and --text-col.")
+                        f"Pass --id-col and --text-col.{sheet_hint(source)}")
+    guessed = id_col is None
     id_col = id_col if id_col is not None else columns[0]
     text_col = text_col if text_col is not None else columns[1]
     for column, what, option in ((id_col, "id", "--id-col"), (text_col, "answer", "--text-col")):
         if column in codebook.ids or column.startswith(SCORE_PREFIX):
             raise DataError(f"{source}: column '{column}' holds codes or scores, so it cannot be the {what} column "
                             f"(the file does not start with the id and the answer). Pass {option}.")
+    if guessed and (format if format != "auto" else detect_format(frame, codebook, id_col, code_col)) != "long":
+        check_ids(text_values(frame[id_col]), id_col, source, guessed=True)
     return text_col, id_col

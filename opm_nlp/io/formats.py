@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from opm_nlp.exceptions import DataError
+from opm_nlp.io.paths import check_sheet
 from opm_nlp.io.formulas import unescape_frame
 
 logger = logging.getLogger(__name__)
@@ -38,9 +39,8 @@ def read_xlsx_file(path: Path, sheet: str | int | None) -> pd.DataFrame:
     except Exception as exc:  # a damaged zip, missing parts, bad XML: all mean "not a readable XLSX"
         raise unreadable_error(path, "excel", exc) from None
     with book:
-        names = book.sheet_names
-        if isinstance(sheet, str) and sheet not in names:
-            raise DataError(f"{path}: no sheet '{sheet}'. Sheets: {names}. Pass --sheet with one of them.")
+        if isinstance(sheet, str):
+            check_sheet(path, sheet, book.sheet_names)
         try:
             frame = pd.read_excel(book, sheet_name=sheet or 0, dtype=object)
         except Exception as exc:
@@ -188,8 +188,8 @@ def parquet_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
             raise unreadable_error(path, "parquet", exc) from None
 
 
-def xlsx_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    """The first sheet's rows of an XLSX file as DataFrames of at most ``chunk_size`` rows."""
+def xlsx_chunks(path: Path, chunk_size: int, sheet: str | None = None) -> Iterator[pd.DataFrame]:
+    """A sheet's rows of an XLSX file (default: the first) as DataFrames of at most ``chunk_size`` rows."""
     from openpyxl import load_workbook
 
     try:
@@ -197,10 +197,12 @@ def xlsx_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     except Exception as exc:  # a damaged zip, missing parts, bad XML: all mean "not a readable XLSX"
         raise unreadable_error(path, "excel", exc) from None
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        check_sheet(path, sheet, workbook.sheetnames)
+        rows = (workbook[sheet] if sheet else workbook.worksheets[0]).iter_rows(values_only=True)
         header = _next_row(rows, path)
         if header is None:
-            raise DataError(f"{path}: the first sheet is empty; expected a header row and answers.")
+            raise DataError(f"{path}: the {f'sheet {sheet!r}' if sheet else 'first sheet'} is empty; expected a "
+                            f"header row and answers.")
         columns = [str(c) for c in header]
         block: list = []
         while (row := _next_row(rows, path)) is not None:

@@ -94,11 +94,13 @@ def read_table(path: str | Path, encoding: str | None = None, sheet: str | int |
     return read_parquet_file(path)
 
 
-def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None,
+                sheet: str | None = None) -> Iterator[pd.DataFrame]:
     """Read a CSV, XLSX or Parquet file as DataFrames of 1 to ``chunk_size`` rows.
 
-    Cells are read as :func:`read_table` reads them; memory holds one chunk at a time. A file with a
-    header row and no data rows yields no chunk, whatever its format.
+    Cells are read as :func:`read_table` reads them (``sheet``: the worksheet of an XLSX file, default
+    the first); memory holds one chunk at a time. A file with a header row and no data rows yields no
+    chunk, whatever its format.
     """
     path, kind = _input(path)
     if kind == "csv":
@@ -106,7 +108,7 @@ def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) 
     elif kind == "parquet":
         chunks = parquet_chunks(path, chunk_size)
     else:
-        chunks = xlsx_chunks(path, chunk_size)
+        chunks = xlsx_chunks(path, chunk_size, sheet)
     for chunk in chunks:
         if len(chunk):
             yield chunk

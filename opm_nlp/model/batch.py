@@ -30,6 +30,7 @@ import pandas as pd
 from opm_nlp.columns import NEEDS_REVIEW_COL
 from opm_nlp.exceptions import DataError, OpmNlpError
 from opm_nlp.io.formulas import append_frame, warn_removed_characters
+from opm_nlp.io.paths import check_distinct
 from opm_nlp.io.tables import _kind, _separator, answered, atomic_output, row_number, write_csv
 from opm_nlp.model.chunks import pending_chunks, tag_chunk
 from opm_nlp.model.coding_model import CodingModel
@@ -128,6 +129,11 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
     -------
     TagSummary
 
+    Raises
+    ------
+    DataError
+        If ``out`` is the input file (by any path to it), or the input cannot be tagged.
+
     Examples
     --------
     >>> from opm_nlp.model.batch import TagOptions, tag_file
@@ -136,6 +142,7 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
     """
     input_path, out, model_dir = Path(input_path), Path(out), Path(model_dir)
     _kind(out)  # an unsupported output type fails before any work
+    check_distinct([input_path], out)
     if not input_path.is_file():
         raise DataError(f"File not found: {input_path}.")
     if model is None:
