@@ -142,6 +142,11 @@ EDITS = {
         input="filename")), r"vectorizers\.0: parameter 'input' must be 'content'"),
     "a parameter value of unknown form": (_edit_json("classifier.json", lambda s: s["vectorizers"][0]["params"].update(
         dtype={"type": "callable", "name": "os.system"})), r"a parameter value of unknown form"),
+    "n-gram sizes scikit-learn takes unchecked": (_edit_json("classifier.json", lambda s: s["vectorizers"][1]["params"]
+                                                             .update(ngram_range={"type": "tuple", "items": []})),
+                                                  r"vectorizers\.1: 'ngram_range' must be two whole numbers"),
+    "a dtype that is not a float": (_edit_json("classifier.json", lambda s: s["vectorizers"][0]["params"].update(
+        dtype={"type": "tuple", "items": []})), r"vectorizers\.0: parameter 'dtype' must be"),
     "not a number": (_write_text("classifier.json", '{"type": "keyword-classifier", "n_codes": NaN}'),
                      r"classifier\.json: not valid JSON \(NaN is not a number a model holds\)"),
     "not an object": (_write_text("classifier.json", "[]"), r"expected an object, found list"),

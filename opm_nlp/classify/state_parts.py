@@ -18,7 +18,8 @@ from opm_nlp.exceptions import ModelError
 
 NONE_TYPE = type(None)
 #: TF-IDF parameters that must keep these values: anything else would read files or call code.
-_TFIDF_FIXED = {"input": ("content",), "preprocessor": (None,), "tokenizer": (None,), "vocabulary": (None,)}
+_TFIDF_FIXED = {"input": ("content",), "preprocessor": (None,), "tokenizer": (None,), "vocabulary": (None,),
+                "dtype": (np.float64, np.float32)}
 #: One-hot parameters under which refitting on the saved categories gives back the fitted encoder.
 _ONE_HOT_FIXED = {"categories": ("auto",), "drop": (None,), "min_frequency": (None,), "max_categories": (None,)}
 
@@ -179,6 +180,9 @@ def tfidf_from_state(state, key: str, reader: ArrayReader):
 
     check_state_type(state, "tfidf-vectorizer", key)
     vectorizer = new_sklearn_estimator(TfidfVectorizer, state.get("params"), key, _TFIDF_FIXED)
+    ngrams = vectorizer.ngram_range  # scikit-learn checks only that it is a tuple
+    if not (len(ngrams) == 2 and all(is_of_type(n, int) for n in ngrams) and 1 <= ngrams[0] <= ngrams[1] <= 10):
+        raise ModelError(f"{key}: 'ngram_range' must be two whole numbers from 1 to 10, the first no larger")
     try:
         re.compile(vectorizer.token_pattern or "")
     except re.error:
