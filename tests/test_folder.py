@@ -3,6 +3,7 @@ model.convert, ``opm-nlp model convert``), and ``train --out`` replaces nothing 
 
 import io
 import json
+import re
 import shutil
 import sys
 import zipfile
@@ -274,6 +275,17 @@ def test_a_fine_tuned_classifier_round_trips_bit_identical(tmp_path, monkeypatch
     assert all(back.fine_tuned_.weights_[k].dtype == v.dtype for k, v in clf.fine_tuned_.weights_.items())
     assert back.fine_tuned_.weights_sha256 == clf.fine_tuned_.weights_sha256
     np.testing.assert_array_equal(back.predict_proba(NEW), clf.predict_proba(NEW))
+    # weights that do not fit the network they were fine-tuned from fail at loading, not at tagging
+    name = state["fine_tuned"]["weights"][0]
+    cut = {**arrays, f"fine_tuned.weights.{name}": arrays[f"fine_tuned.weights.{name}"][:10]}
+    with pytest.raises(ModelError, match=rf"array 'fine_tuned\.weights\.{re.escape(name)}' has shape \(10, "):
+        classifier_from_state(state, cut)
+    renamed = json.loads(json.dumps(state))
+    renamed["fine_tuned"]["weights"][0] = "extra.weight"
+    moved = {("fine_tuned.weights.extra.weight" if k == f"fine_tuned.weights.{name}" else k): v for k, v in arrays.items()}
+    with pytest.raises(ModelError, match=r"the weights do not fit the network 'all-MiniLM-L6-v2' \(unknown "
+                                         r"\['extra\.weight'\], missing \["):
+        classifier_from_state(renamed, moved)
 
 
 @pytest.fixture()

@@ -53,19 +53,53 @@ def _fine_tuned_state(head: FineTunedHead, arrays: dict) -> dict:
             "weights": list(head.weights_)}
 
 
+def _base_network(model: str | None) -> tuple[dict[str, tuple] | None, int | None]:
+    """Names and shapes of the weights of the network a head was fine-tuned from, and its hidden size.
+
+    ``(None, None)`` when that network is not here to compare with: scoring then says so in one line.
+    Reads the header of its ``model.safetensors`` and its ``config.json``, never the weights.
+    """
+    import json
+
+    from opm_nlp.classify.finetune import check_model
+
+    try:
+        folder = check_model(model)
+    except ModelError:
+        return None, None
+    if not (folder / "model.safetensors").is_file():
+        return None, None
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "np") as handle:
+        shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}  # noqa: SIM118
+    config = folder / "config.json"
+    hidden = json.loads(config.read_text(encoding="utf-8")).get("hidden_size") if config.is_file() else None
+    return shapes, hidden if isinstance(hidden, int) else None
+
+
 def _fine_tuned_from_state(state, reader: ArrayReader, n_codes: int) -> FineTunedHead:
     where = "fine_tuned"
     check_state_type(state, "fine-tuned-head", where)
     head = FineTunedHead(**checked_params(state.get("params"), _FINE_TUNED_PARAMS, where))
     if state_field(state, "n_codes", int, where) != n_codes:
         raise ModelError(f"{where}: {state['n_codes']} codes, expected {n_codes}")
-    weight = reader.take("fine_tuned.head.weight", "f", (n_codes, None))
+    base, hidden = _base_network(head.model)
+    weight = reader.take("fine_tuned.head.weight", "f", (n_codes, hidden))
     head.head_ = (weight, reader.take("fine_tuned.head.bias", "f", (n_codes,)))
     names = string_lists(state_field(state, "weights", list, where), f"{where}.weights")
+    if base is not None:
+        unknown = [name for name in names if name not in base]
+        # buffers a network rebuilds itself (BERT's position ids) are in its file, not in its state
+        missing = [name for name in base if name not in names and not name.endswith("position_ids")]
+        if unknown or missing:
+            raise ModelError(f"{where}: the weights do not fit the network '{head.model or 'all-MiniLM-L6-v2'}' "
+                             f"(unknown {unknown[:3]}, missing {missing[:3]})")
     head.weights_ = {}
     for name in names:
         value = reader.arrays.get(f"fine_tuned.weights.{name}")
-        head.weights_[name] = reader.take(f"fine_tuned.weights.{name}", "fiu", (None,) * getattr(value, "ndim", 0))
+        shape = base[name] if base is not None else (None,) * getattr(value, "ndim", 0)
+        head.weights_[name] = reader.take(f"fine_tuned.weights.{name}", "fiu", shape)
     head.n_codes_ = n_codes
     head._loaded = head._embedder = None
     return head
