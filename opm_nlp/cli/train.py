@@ -73,12 +73,14 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
     from opm_nlp.embedding.encoder import DEFAULT_BACKEND
     from opm_nlp.io.paths import check_outside
     from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.folder import check_model_out
     from opm_nlp.model.options import TrainOptions
     from opm_nlp.model.training import read_training_data, train_model
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
     check_outside([codebook_path, *data_paths], out)
+    check_model_out(out)  # before any training: --out may hold an earlier model, nothing else
     cb = load_codebook(codebook_path)
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     options = TrainOptions(method=method, embedding_model=embedding_model, embedding_layers=embedding_layers,
