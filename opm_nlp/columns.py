@@ -34,6 +34,10 @@ REVIEWED_AT_COL = "reviewed_at"
 CHANGED_COL = "changed_suggestion"
 MODEL_VERSION_COL = "model_version"
 
+#: Marks the rows of an audit sample: answers drawn at random and coded blind, to measure the model (never
+#: to train it). Every row of an audit file holds the sample's design here, e.g. "simple random sample ...".
+AUDIT_COL = "audit_sample"
+
 
 def output_columns(codebook: Codebook) -> list[str]:
     """Columns that tagging adds to a table: one 0/1 column per code, its score, and the summaries."""
