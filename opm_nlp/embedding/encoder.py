@@ -55,9 +55,8 @@ DEFAULT_BACKEND = "onnx-int8"
 #: 0.559 for the sentence embedding alone; all six, or every other layer, gained less.
 DEFAULT_LAYERS = 3
 #: How answers go through the network, part of every embedding cache key (all backends): bump it when
-#: that changes the vectors, so embeddings made the old way are never reused. 2: each answer alone, on
-#: one thread (:mod:`opm_nlp.embedding.runner`); 1 was padded batches, whose vectors depended on the
-#: other answers of the batch.
+#: that changes the vectors, so embeddings computed another way are never reused.
+#: 2: each answer alone, unpadded, on one thread (:mod:`opm_nlp.embedding.runner`).
 RUN_RECIPE = 2
 _LOADED: dict[tuple[str, str, int], object] = {}  # one loaded encoder per (target, backend, layers)
 

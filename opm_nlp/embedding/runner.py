@@ -8,8 +8,8 @@ float sums as well, and Dask's workers run with ``OMP_NUM_THREADS=1``.
 
 So each answer runs alone, unpadded, on one thread; answers run side by side on a pool of threads
 (onnxruntime and torch release the GIL). The vector then depends only on the answer, the network and
-the machine's instruction set. On 2 cores this is faster than padded batches for int8
-(docs/benchmarks.md, "int8 embeddings"): no padding, and both cores busy with whole answers.
+the machine's instruction set. For int8 on 2 cores this is as fast as padded batches (docs/benchmarks.md,
+"int8 embeddings"): no padding, and both cores busy with whole answers.
 
 :class:`OnnxEncoder` runs an ONNX export (:mod:`opm_nlp.embedding.onnx`) with onnxruntime and
 tokenizers; :class:`TorchEncoder` runs a sentence-transformers model in PyTorch. Both can describe an
