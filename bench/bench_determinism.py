@@ -99,7 +99,7 @@ def shipped(texts: list[str], runs: int) -> np.ndarray:
         one = (lambda ts, b=backend: Embedder(backend=b, cache=False, layers=LAYERS, threads=1).encode(ts))
         bad = differing(encoders[backend], texts, vectors[backend], one)
         mean, low = cosines(vectors[backend], vectors["torch"])
-        print(f"| {backend} | {rates[backend]:.0f} | {bad} of {len(texts):,} | {mean:.4f} / {low:.4f} |", flush=True)
+        print(f"| {backend} | {rates[backend]:.0f} | {bad:,} of {len(texts):,} | {mean:.4f} / {low:.4f} |", flush=True)
     return vectors["torch"]
 
 
@@ -151,7 +151,7 @@ def compare(texts: list[str], runs: int, reference: np.ndarray) -> None:
         vectors = encode(texts)
         mean, low = cosines(vectors, reference)
         one = one_thread(encode) if name == "PyTorch float32, padded batches" else None
-        print(f"| {name} | {rates[name]:.0f} | {differing(encode, texts, vectors, one)} of {len(texts):,} | "
+        print(f"| {name} | {rates[name]:.0f} | {differing(encode, texts, vectors, one):,} of {len(texts):,} | "
               f"{mean:.4f} / {low:.4f} |", flush=True)
 
 
