@@ -32,13 +32,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OPM_NLP_CACHE_DIR"] = tempfile.mkdtemp(prefix="opm-bench-export-")
 
-    import joblib
     import numpy as np
     from bench_quality import read_split
 
     from opm_nlp.embedding.encoder import Embedder
+    from opm_nlp.model.folder import load_model_files
 
-    head = getattr(joblib.load(args.model / "classifier.joblib"), "fine_tuned_", None)
+    head = getattr(load_model_files(args.model)[2], "fine_tuned_", None)
     if head is None:
         raise SystemExit(f"{args.model} was not trained with --fine-tune.")
     texts = read_split(args.nhs, "test")["text"].head(args.n).tolist()

@@ -240,3 +240,31 @@ def test_an_answer_gets_the_same_scores_in_any_file_chunk_cache_or_engine(tmp_pa
                                 for i in range(0, len(texts), 20)])
     alone = CodingModel.load(SHIPPED, cache=False).predict_proba(texts[1:2])
     assert np.array_equal(at_once, by_twenty) and np.array_equal(at_once[1:2], alone)
+
+
+def test_tag_file_reads_the_sheet_of_its_options_and_records_it(tmp_path, trained_dir, reference, monkeypatch):
+    workbook = tmp_path / "answers.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        pd.DataFrame({"note": ["exported answers"]}).to_excel(writer, sheet_name="About", index=False)
+        read_csv(NEW_WAVE).to_excel(writer, sheet_name="answers", index=False)
+    out = tmp_path / "out.csv"
+    options = TagOptions(*COLS, sheet="answers", chunk_size=40, progress=False)
+    assert options.record()["sheet"] == "answers"
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            tag_file(trained_dir, workbook, out, options)
+    with pytest.raises(DataError, match=r"it was started with a different sheet\."):
+        tag_file(trained_dir, workbook, out, replace(options, sheet="About"), resume=True)
+    summary = tag_file(trained_dir, workbook, out, options, resume=True)
+    assert (summary.answers, summary.empty) == (175, 3)
+    assert read_csv(out)["response_id"].tolist() == reference["response_id"].tolist()
+
+
+def test_tag_file_refuses_to_write_over_its_input(tmp_path, trained_dir):
+    answers = tmp_path / "answers.csv"
+    answers.write_bytes(NEW_WAVE.read_bytes())
+    with pytest.raises(DataError, match=r"^The output .*answers\.csv is the input file .*answers\.csv; writing it "
+                                        r"would replace the input\. Pass another --out\.$"):
+        tag_file(trained_dir, answers, tmp_path / "." / "answers.csv", TagOptions(*COLS, progress=False))
+    assert answers.read_bytes() == NEW_WAVE.read_bytes()

@@ -17,7 +17,7 @@ def model(trained_dir):
 
 def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
     names = sorted(p.name for p in trained_dir.iterdir())
-    assert names == ["README.md", "classifier.joblib", "codebook.yaml", "metadata.json"]
+    assert names == ["README.md", "classifier.json", "classifier.npz", "codebook.yaml", "metadata.json"]
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["codebook"]["fingerprint"] == codebook.fingerprint
     assert meta["codes"] == codebook.ids
@@ -26,7 +26,7 @@ def test_saved_folder_has_metadata_card_and_hashes(trained_dir, codebook):
     assert meta["embedding"]["layers"] == 3 and meta["embedding"]["fine_tune_epochs"] == 0
     assert meta["training"]["answers"] == 387
     assert meta["training"]["positives"]["aligning_expectations"] == 111
-    assert set(meta["files"]) == {"classifier.joblib", "codebook.yaml"}
+    assert set(meta["files"]) == {"classifier.json", "classifier.npz", "codebook.yaml"}
     cv = meta["cv_metrics"]
     assert 0 < cv["macro_f1"] <= 1
     for average in ("micro", "macro"):
@@ -67,10 +67,11 @@ def copy_of(trained_dir, tmp_path):
     return target
 
 
-def test_tampered_classifier_is_refused(copy_of):
-    with open(copy_of / "classifier.joblib", "ab") as handle:
+@pytest.mark.parametrize("name", ["classifier.json", "classifier.npz"])
+def test_tampered_classifier_is_refused(copy_of, name):
+    with open(copy_of / name, "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(ModelError, match=r"classifier\.joblib differs from the file saved with this model \(sha256 mismatch\); refusing"):
+    with pytest.raises(ModelError, match=rf"{name.replace('.', '[.]')} differs from the file saved with this model \(sha256 mismatch\); refusing"):
         CodingModel.load(copy_of)
 
 
@@ -156,14 +157,3 @@ def test_codes_with_few_examples_are_recorded_and_named_in_the_card(codebook, co
     assert model.metadata["training"]["few_examples"] == expected
     card = (model.save(tmp_path / "few") / "README.md").read_text()
     assert f"Too few coded examples to learn reliably: `{expected[0]}`" in card
-
-
-def test_a_model_saved_before_the_stages_loads():
-    """The shipped model's pickle names opm_nlp.classifier, the estimator's module before the move."""
-    import sys
-    from pathlib import Path
-
-    model = CodingModel.load(Path(__file__).resolve().parents[1] / "models" / "opm_default")
-    assert type(model.classifier).__module__ == "opm_nlp.classify.estimator"
-    assert "opm_nlp.classifier" not in sys.modules  # the alias lives only while the pickle loads
-    assert model.predict_proba(["I set goals with my mentee."]).shape == (1, len(model.codebook))

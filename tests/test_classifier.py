@@ -198,6 +198,20 @@ def test_scores_do_not_depend_on_the_words_remembered_and_the_memo_is_not_pickle
     assert np.array_equal(again.predict_proba(new), first)
 
 
+def test_refitting_forgets_the_words_remembered_from_the_last_vocabulary():
+    X = ["I will listen more", "listen actively", "more active listening", "be a better listener", "hear them out",
+         "Use an IDP with each mentee", "use development plans", "IDPs for everyone", "a written plan", "a compact"]
+    Y = np.array([[1, 0]] * 5 + [[0, 1]] * 5)
+    other = ["talk about goals", "goals first", "set goals together", "goal setting", "shared goals",
+             "meet weekly", "regular meetings", "meet every week", "a weekly call", "meetings on Fridays"]
+    new = ["listen to their goals", "a plan for weekly meetings", "xyzzy"]
+    refitted = EmbeddingClassifier(embedder=HashEmbedder(), cv=2).fit(X, Y)
+    refitted.predict_proba(new)  # remembers the words of new under the first vocabulary
+    refitted.fit(other, Y)
+    fresh = EmbeddingClassifier(embedder=HashEmbedder(), cv=2).fit(other, Y)
+    assert np.array_equal(refitted.predict_proba(new), fresh.predict_proba(new))
+
+
 class _Linear:
     """A fitted binary linear model, as scikit-learn's: weights and intercept."""
 

@@ -101,7 +101,15 @@ def test_train_reports_combined_files_and_changed_labels(tmp_path):
     result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "a.csv", "--data", tmp_path / "b.csv",
                  *COLS, "--out", tmp_path / "m", "--method", "keyword")
     assert result.exit_code == 0, result.output
-    assert f"Combined 2 files: 40 answers; later files changed {changed} labels." in result.output
+    assert (f"Combined 2 files: 40 answers; later files added 0 answers and coded 5 of the earlier files' answers "
+            f"again ({changed} labels changed).") in result.output
+    # a later file of new answers adds them: its labels change nothing, and the line says so
+    pd.read_csv(CODED, dtype=str).iloc[40:50].to_csv(tmp_path / "c.csv", index=False)
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "a.csv", "--data", tmp_path / "c.csv",
+                 *COLS, "--out", tmp_path / "m", "--method", "keyword")
+    assert result.exit_code == 0, result.output
+    assert ("Combined 2 files: 50 answers; later files added 10 answers and coded 0 of the earlier files' answers "
+            "again (0 labels changed).") in result.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -109,7 +117,8 @@ def test_train_reports_combined_files_and_changed_labels(tmp_path):
      "Error: Column 'text' not found in {new}. Columns: ['response_id', 'answer', 'wave', 'institution', 'role']. "
      "Pass --text-col with the column that holds the answers.\n"),
     (["tag", "{tmp}", NEW_WAVE, *COLS, "--out", "{tmp}/o.csv"],
-     "Error: {tmp} is not an opm-nlp model folder (no metadata.json). Train one with: opm-nlp train ... --out {tmp}\n"),
+     "Error: {tmp} is not a model folder (no metadata.json). A model folder is a folder written by 'opm-nlp train' "
+     "(it holds metadata.json, codebook.yaml and the classifier), e.g. models/opm_default.\n"),
     (["tag", "{model}", NEW_WAVE, *COLS, "--out", "{tmp}/o.docx"],
      "Error: {tmp}/o.docx: unsupported file type '.docx'. Use .csv, .tsv, .xlsx or .parquet.\n"),
     (["train", "--codebook", CODEBOOK, "--data", NEW_WAVE, *COLS, "--out", "{tmp}/m"],
@@ -326,3 +335,181 @@ def test_cache_clear_that_cannot_delete_is_one_line(tmp_path, monkeypatch):
                              "opm-nlp command is running and that you may write there, then run 'opm-nlp cache "
                              "clear' again.\n")
     assert (root / "onnx" / "k").is_dir() and sorted(p.name for p in root.iterdir()) == ["onnx"]
+
+
+# -- an output never replaces an input ------------------------------------------------------------
+@pytest.mark.parametrize("args, output, input_", [
+    (["tag", "{model}", "{tmp}/in.csv", *COLS, "--carry", "wave", "--out", "{tmp}/in.csv"], "{tmp}/in.csv", "{tmp}/in.csv"),
+    (["tag", "{model}", "{tmp}/in.csv", *COLS, "--out", "{tmp}/link.csv"], "{tmp}/link.csv", "{tmp}/in.csv"),
+    (["review", "sheet", "{tmp}/in.xlsx", "--model", "{model}", "--out", "{tmp}/in.xlsx"], "{tmp}/in.xlsx", "{tmp}/in.xlsx"),
+    (["export", "qdpx", "{tmp}/in.csv", "--codebook", "{tmp}/cb.yaml", "--out", "{tmp}/cb.yaml"], "{tmp}/cb.yaml",
+     "{tmp}/cb.yaml"),
+    (["codebook", "export", "{tmp}/cb.yaml", "--format", "qdc", "--out", "{tmp}/cb.yaml"], "{tmp}/cb.yaml", "{tmp}/cb.yaml"),
+    (["codebook", "import", "{tmp}/in.csv", "--out", "{tmp}/in.csv"], "{tmp}/in.csv", "{tmp}/in.csv"),
+    (["report", "{tmp}/report.html", "--codebook", "{tmp}/cb.yaml", "--out", "{tmp}"], "{tmp}/report.html",
+     "{tmp}/report.html"),
+    (["report", "{tmp}/in.csv", "--codebook", "{tmp}/cb.yaml", "--out", "{tmp}/in.csv"], "{tmp}/in.csv", "{tmp}/in.csv"),
+    (["evaluate", "{model}", "--data", "{tmp}/in.csv", *COLS, "--json", "{tmp}/in.csv"], "{tmp}/in.csv", "{tmp}/in.csv"),
+])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, trained_dir, args, output, input_):
+    (tmp_path / "in.csv").write_bytes(NEW_WAVE.read_bytes())
+    (tmp_path / "link.csv").symlink_to("in.csv")
+    (tmp_path / "report.html").write_bytes(NEW_WAVE.read_bytes())
+    (tmp_path / "cb.yaml").write_bytes(CODEBOOK.read_bytes())
+    pd.read_csv(NEW_WAVE, dtype=str).to_excel(tmp_path / "in.xlsx", index=False)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    fill = {"model": trained_dir, "tmp": tmp_path}
+    result = run(*[str(a).format(**fill) for a in args])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: The output {output.format(**fill)} is the input file {input_.format(**fill)}; "
+                             f"writing it would replace the input. Pass another {'--json' if '--json' in args else '--out'}.\n")
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_train_refuses_an_output_folder_that_holds_its_data(tmp_path):
+    out = tmp_path / "m"
+    out.mkdir()
+    data = out / "coded.csv"
+    data.write_bytes(CODED.read_bytes())
+    result = run("train", "--codebook", CODEBOOK, "--data", data, *COLS, "--out", out, "--method", "keyword")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: The input {data} is inside the output folder {out}, which is written as a "
+                             f"whole; writing it would delete the input. Move the input, or pass another --out.\n")
+    assert data.read_bytes() == CODED.read_bytes()
+
+
+# -- training needs coded answers when files are given ---------------------------------------------
+def test_train_on_files_without_coded_answers_is_refused(tmp_path):
+    review = pd.read_csv(CODED, dtype=str, keep_default_na=False).head(12)
+    review["reviewed"] = ""
+    review.to_excel(tmp_path / "review.xlsx", index=False)
+    empty = pd.read_csv(CODED, dtype=str, keep_default_na=False).head(3)
+    empty["answer"] = ""
+    empty.to_csv(tmp_path / "empty.csv", index=False)
+    out = tmp_path / "m"
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "review.xlsx", *COLS, "--out", out)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: No coded answers to train on ({tmp_path / 'review.xlsx'}: none of its 12 rows "
+                             f"is marked reviewed=1). Put 1 in 'reviewed' for the rows people have checked, or leave "
+                             f"out --data to train from the codebook alone.\n")
+    result = run("train", "--codebook", CODEBOOK, "--data", tmp_path / "review.xlsx", "--data", tmp_path / "empty.csv",
+                 *COLS, "--out", out)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: No coded answers to train on ({tmp_path / 'review.xlsx'}: none of its 12 rows "
+                             f"is marked reviewed=1; {tmp_path / 'empty.csv'}: all 3 answers in 'answer' are empty). "
+                             f"Put 1 in 'reviewed' for the rows people have checked, or check that 'answer' is the "
+                             f"column of answers (--text-col), or leave out --data to train from the codebook alone.\n")
+    assert not out.exists()
+
+
+# -- --sheet -------------------------------------------------------------------------------------------
+@pytest.fixture()
+def two_sheets(tmp_path):
+    """A workbook whose answers are on its second sheet, after a note, as survey tools export them."""
+    path = tmp_path / "answers.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"About this export": ["Survey X, wave 2022"]}).to_excel(writer, sheet_name="About", index=False)
+        pd.read_csv(CODED, dtype=str, keep_default_na=False).head(30).to_excel(writer, sheet_name="answers",
+                                                                              index=False)
+    return path
+
+
+def test_answers_on_a_second_sheet_are_read_with_sheet(tmp_path, trained_dir, two_sheets):
+    hint = "The file has sheets ['About', 'answers']; pass --sheet to read another."
+    result = run("tag", trained_dir, two_sheets, *COLS, "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: Column 'response_id' not found in {two_sheets}. Columns: ['About this export']. "
+                             f"Pass --id-col with the column that identifies each response. {hint}\n")
+    result = run("tag", trained_dir, two_sheets, *COLS, "--sheet", "answer", "--out", tmp_path / "t.csv", "--quiet")
+    assert result.output == (f"Error: {two_sheets}: no sheet 'answer'; the file has sheets ['About', 'answers']. "
+                             f"Pass one of them to --sheet.\n")
+    result = run("tag", trained_dir, two_sheets, *COLS, "--sheet", "answers", "--out", tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "t.csv").shape[0] == 30
+
+    result = run("train", "--codebook", CODEBOOK, "--data", two_sheets, *COLS, "--out", tmp_path / "m",
+                 "--method", "keyword")
+    assert result.exit_code == 1 and result.output.endswith(f"Columns: ['About this export'].{' ' + hint}\n")
+    result = run("train", "--codebook", CODEBOOK, "--data", two_sheets, "--sheet", "answers", *COLS,
+                 "--out", tmp_path / "m", "--method", "keyword", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["training"]["answers"] == 30
+
+    result = run("report", two_sheets, "--codebook", CODEBOOK, "--out", tmp_path / "r")
+    assert result.output == (f"Error: {two_sheets}: expected at least an id and a text column, found "
+                             f"['About this export']. Pass --id-col and --text-col. {hint}\n")
+    result = run("report", two_sheets, "--codebook", CODEBOOK, "--sheet", "answers", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert f"{two_sheets.name}: answers in 'answer', ids in 'response_id'." in result.output
+    result = run("export", "qdpx", two_sheets, "--codebook", CODEBOOK, "--sheet", "answers", "--out", tmp_path / "p.qdpx")
+    assert result.exit_code == 0 and "30 answers from 'answer'" in result.output, result.output
+    result = run("evaluate", trained_dir, "--data", two_sheets, "--sheet", "answers", *COLS, "--quiet")
+    assert result.exit_code == 0 and "30 answers" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", [("train",), ("tag",), ("evaluate",), ("report",), ("review", "sheet"),
+                                     ("review", "push"), ("review", "stats"), ("export", "qdpx")])
+def test_every_command_that_reads_a_table_has_sheet(command):
+    assert "--sheet" in run(*command, "--help").output
+
+
+# -- a codebook where a model folder is expected --------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["tag", "{path}", NEW_WAVE, *COLS, "--out", "{tmp}/o.csv"],
+    ["evaluate", "{path}", "--data", CODED, *COLS],
+    ["review", "sheet", "{tagged}", "--model", "{path}", "--out", "{tmp}/r.xlsx"],
+])
+def test_a_codebook_given_as_the_model_says_what_a_model_folder_is(tmp_path, args):
+    what = ("A model folder is a folder written by 'opm-nlp train' (it holds metadata.json, codebook.yaml and the "
+            "classifier), e.g. models/opm_default.")
+    train = "opm-nlp train --codebook {} --data CODED --text-col ... --id-col ... --out models/NAME"
+    (tmp_path / "tagged.csv").write_text("response_id,answer\nR1,x\n")
+    fill = {"tmp": tmp_path, "tagged": tmp_path / "tagged.csv"}
+    result = run(*[str(a).format(path=CODEBOOK, **fill) for a in args])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {CODEBOOK} is a codebook, not a model folder. {what} Train one from this codebook " \
+                            f"with: {train.format(CODEBOOK)}\n"
+    result = run(*[str(a).format(path=CODEBOOK.parent, **fill) for a in args])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {CODEBOOK.parent} is a folder of codebooks, not a model folder (no "
+                             f"metadata.json). {what} Train one from a codebook with: {train.format(CODEBOOK)}\n")
+    result = run(*[str(a).format(path=tmp_path / "nowhere", **fill) for a in args])
+    assert result.output == f"Error: Model folder {tmp_path / 'nowhere'} not found. {what}\n"
+
+
+# -- a guessed id column, and one column given as both ------------------------------------------------
+def test_a_wrong_guessed_id_column_says_it_was_guessed_and_names_id_col(tmp_path):
+    coded = pd.read_csv(CODED, dtype=str, keep_default_na=False)
+    coded[["wave", *[c for c in coded.columns if c != "wave"]]].to_csv(tmp_path / "w.csv", index=False)
+    rows = [i + 2 for i in coded.index[coded["wave"] == coded["wave"][0]]]
+    more = f"rows {rows[:5]} and {len(rows) - 5} more"
+    result = run("report", tmp_path / "w.csv", "--codebook", CODEBOOK, "--out", tmp_path / "r")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {tmp_path / 'w.csv'}: column 'wave' was taken as the id column because it comes "
+                             f"first, but response id '{coded['wave'][0]}' appears more than once ({more}); 3 ids are "
+                             f"repeated. Pass --id-col with the column that identifies each response.\n")
+    result = run("report", tmp_path / "w.csv", "--codebook", CODEBOOK, "--out", tmp_path / "r", "--id-col", "wave",
+                 "--text-col", "answer")
+    assert result.output == (f"Error: {tmp_path / 'w.csv'}: response id '{coded['wave'][0]}' appears more than once "
+                             f"({more}); 3 ids are repeated. Ids in 'wave' must be unique.\n")
+    result = run("report", tmp_path / "w.csv", "--codebook", CODEBOOK, "--out", tmp_path / "r", *COLS)
+    assert result.exit_code == 0, result.output
+
+
+def test_text_col_equal_to_id_col_is_refused(tmp_path, trained_dir):
+    result = run("tag", trained_dir, NEW_WAVE, "--text-col", "answer", "--id-col", "answer", "--out",
+                 tmp_path / "t.csv", "--quiet")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {NEW_WAVE}: 'answer' is both the id and the answer column. Pass --id-col and "
+                             f"--text-col with two different columns.\n")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_evaluate_on_a_file_without_coded_answers_is_one_line(tmp_path, trained_dir):
+    review = pd.read_csv(CODED, dtype=str, keep_default_na=False).head(6)
+    review["reviewed"] = "0"
+    review.to_csv(tmp_path / "review.csv", index=False)
+    result = run("evaluate", trained_dir, "--data", tmp_path / "review.csv", *COLS, "--quiet")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: No coded answers to compare with ({tmp_path / 'review.csv'}: none of its 6 rows "
+                             f"is marked reviewed=1). Put 1 in 'reviewed' for the rows people have checked.\n")

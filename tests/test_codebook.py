@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from opm_nlp.codebook.codes import Codebook, load_codebook, no_definition, parse_codebook
@@ -102,3 +104,67 @@ def test_a_codebook_in_another_format_says_how_to_convert_it(tmp_path, name, kin
         load_codebook(path)
     assert str(caught.value) == (f"{path}: a codebook is read from YAML; this is {kind}. Convert it once with: "
                                  f"opm-nlp codebook import {path} --out codebook/{stem}.yaml, then use that file.")
+
+
+def yaml_bomb(levels: int = 9) -> str:
+    """A "billion laughs" list: 9 nested anchors of 9 aliases each stand for 9**9 strings in ~400 bytes."""
+    parts = ["&a0 [" + ", ".join(["lol"] * 9) + "]"]
+    parts += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+NO_ALIASES = (r"opm-nlp reads plain YAML without anchors \(&name\) or aliases \(\*name\); "
+              r"write the value out in full\.$")
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace("label: Parent", "label: &p Parent").replace("label: Child", "label: *p"),
+     r"^test\.yaml: invalid YAML at line 6, column 12: anchor '&p' found; " + NO_ALIASES),
+    (GOOD.replace("label: Child", "label: *p"), r"^test\.yaml: invalid YAML at line 9, column 12: alias '\*p' found; "),
+    ("base: &b {label: X, definition: D}\n" + GOOD, r"^test\.yaml: invalid YAML at line 1, column 7: anchor '&b' found"),
+    (GOOD.replace("    definition: A child.\n", "    definition: A child.\n    definition: Another.\n"),
+     r"^test\.yaml: invalid YAML at line 11, column 5: duplicate key 'definition' \(first at line 10\); "
+     r"keep one of them\.$"),
+    (GOOD + "codes: []\n", r"^test\.yaml: invalid YAML at line 13, column 1: duplicate key 'codes' \(first at line 4\)"),
+    (GOOD.replace("label: Child", "label: " + "[" * 60 + "]" * 60),
+     r"^test\.yaml: invalid YAML at line 9, column 59: lists and mappings nested more than 50 deep\.$"),
+])
+def test_yaml_anchors_aliases_repeated_keys_and_deep_nesting_are_refused(text, message):
+    with pytest.raises(CodebookError, match=message):
+        parse_codebook(text, source="test.yaml")
+
+
+def test_a_yaml_bomb_is_refused_by_codebook_validate_within_small_limits(tmp_path):
+    """Read in full, the bomb needs gigabytes and minutes; the subprocess gets 1 GB and 30 s of CPU."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"name: Bomb\ncodes:\n  - id: x\n    label: X\n    definition: D\n    include: {yaml_bomb()}\n")
+    assert len(path.read_bytes()) < 1024
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "opm_nlp", "codebook", "validate", str(path)], capture_output=True,
+                            text=True, preexec_fn=cap, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {path}: invalid YAML at line 6, column 15: anchor '&a0' found; opm-nlp reads plain "
+                             f"YAML without anchors (&name) or aliases (*name); write the value out in full.\n")
+
+
+def test_a_model_folders_codebook_yaml_is_read_as_plain_yaml(tmp_path):
+    import shutil
+
+    from opm_nlp.model.folder import read_model_info
+
+    from .conftest import ROOT
+
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "opm_default", folder)
+    (folder / "codebook.yaml").write_text(f"name: Bomb\ncodes:\n  - id: x\n    label: {yaml_bomb()}\n    definition: D\n")
+    with pytest.raises(CodebookError, match=rf"codebook\.yaml: invalid YAML at line 4, column 13: anchor '&a0' found"):
+        read_model_info(folder)

@@ -30,7 +30,8 @@ def test_wide_long_and_delimited_give_the_same_table(write_csv):
 @pytest.mark.parametrize("text, message", [
     ("id,answer,goal_setting\n1,a,1\n", r"code column\(s\) \['structure'\] missing"),
     ("id,answer,goal_setting,structure\n1,a,2,0\n", r"column 'goal_setting', row 2: expected 0 or 1, found '2'"),
-    ('id,answer,codes\n1,a,"goal_setting;mentoring"\n', r"column 'codes', row 2: unknown code 'mentoring'\. Codes in cb\.yaml: \['goal_setting', 'structure'\]"),
+    ('id,answer,codes\n1,a,"goal_setting;mentoring"\n', r"c\.csv, column 'codes': unknown code 'mentoring' \(row 2\)\. Codes "
+                                                       r"in cb\.yaml: \['goal_setting', 'structure'\]\. Fix the labels"),
     ("id,answer,other\n1,a,1\n", r"no code columns found\. Expected one 0/1 column per code, named by its id"),
     ("id,answer,Goals\n1,a,1\n", r"code column\(s\) \['structure'\] missing\. A wide file needs one 0/1 column per "
                                   r"code in the codebook, named by its id or label"),
@@ -83,3 +84,31 @@ def test_default_columns_are_the_first_two_but_never_a_code_or_score_column():
     with pytest.raises(DataError, match=r"^x\.csv: expected at least an id and a text column, found \['answer'\]\. "
                                         r"Pass --id-col and --text-col\.$"):
         default_columns(frame[["answer"]], CB, None, None, source="x.csv")
+
+
+def test_misspelt_code_columns_are_named_with_the_closest_code(write_csv):
+    path = write_csv("c.csv", "id,answer,goal_seting,structure,notes\n1,a,1,0,x\n")
+    with pytest.raises(DataError, match=r"^.*c\.csv: code column\(s\) \['goal_setting'\] missing\. Columns that look like "
+                                        r"misspelt codes: 'goal_seting' \(did you mean 'goal_setting'\?\)\. A wide file"):
+        read_coded(path, CB, "answer", "id")
+    path = write_csv("d.csv", "id,answer,Goalz,Structure and organisaton\n1,a,1,0\n")
+    with pytest.raises(DataError, match=r"d\.csv: no code columns found\. Columns that look like misspelt codes: 'Goalz' "
+                                        r"\(did you mean 'Goals'\?\), 'Structure and organisaton' \(did you mean "
+                                        r"'Structure and organisation'\?\)\. Expected"):
+        read_coded(path, CB, "answer", "id")
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("s.csv", 'id,answer,codes\n1,a,"goal_seting;mentoring"\n2,b,goal_seting\n3,c,"structre; goal_seting"\n'
+              '4,d,goal_seting\n5,e,"goal_seting|goal_seting"\n', "column 'codes'"),
+    ("l.csv", "id,answer,code\n1,a,goal_seting\n1,a,mentoring\n2,b,goal_seting\n3,c,structre\n3,c,goal_seting\n"
+              "4,d,goal_seting\n5,e,goal_seting\n", "column 'code'"),
+])
+def test_every_unknown_code_is_reported_at_once_with_its_rows_and_closest_code(write_csv, name, text, where):
+    rows = "2, 3, 4 and 2 more" if name == "s.csv" else "2, 4, 6 and 2 more"
+    mentoring, structre = ("2", "4") if name == "s.csv" else ("3", "5")
+    with pytest.raises(DataError, match=(
+            rf"{name[0]}\.csv, {where}: unknown codes 'goal_seting' \(rows {rows}; did you mean 'goal_setting'\?\), "
+            rf"'mentoring' \(row {mentoring}\), 'structre' \(row {structre}; did you mean 'structure'\?\)\. "
+            rf"Codes in cb\.yaml: \['goal_setting', 'structure'\]\. Fix the labels or add the codes to the codebook\.$")):
+        read_coded(write_csv(name, text), CB, "answer", "id")

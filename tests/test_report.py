@@ -317,6 +317,19 @@ def test_bad_spec_is_a_one_line_error(text, message):
         parse_prepost_spec(text, "spec.yaml")
 
 
+@pytest.mark.parametrize("text, message", [
+    # 9 nested anchors of 9 aliases: 9**9 names in ~400 bytes, refused at the first anchor
+    ("items:\n  - name: [&a0 [l, l, l, l, l, l, l, l, l], " + ", ".join(
+        f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)) + "]\n    before: a\n    after: b\n",
+     r"^spec\.yaml: invalid YAML at line 2: anchor '&a0' found; opm-nlp reads plain YAML without anchors"),
+    ("items:\n  - {name: L, before: a, after: b}\n  - name: M\n    before: c\n    before: d\n    after: e\n",
+     r"^spec\.yaml: invalid YAML at line 5: duplicate key 'before' \(first at line 4\); keep one of them\.$"),
+])
+def test_spec_yaml_refuses_aliases_and_repeated_keys(text, message):
+    with pytest.raises(SpecError, match=message):
+        parse_prepost_spec(text, "spec.yaml")
+
+
 def test_spec_columns_and_values_are_checked(table, tmp_path):
     missing = parse_prepost_spec("items: [{name: L, before: q9_pre, after: q1_post}]", "spec.yaml")
     with pytest.raises(SpecError, match=r"spec\.yaml: item 'L' names column 'q9_pre' \(before\), which is not in "
@@ -472,6 +485,26 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
         "9 coded or reviewed by a person, 0 with model suggestions only.\n"
         f"Report written to {out}: report.html, report.xlsx, theme_frequencies.csv\n")
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.xlsx", "theme_frequencies.csv"]
+
+
+def test_dollar_signs_in_chart_text_are_drawn_as_plain_text(tmp_path):
+    """Paired $...$ would be a matplotlib formula and an odd $$ a parse error; chart text is plain text."""
+    frame = small_table().rename(columns={"site": "site $"})
+    frame["site $"] = frame["site $"].map({"A": "Grant $$ office", "B": "_$x$ lab"})  # "_": kept in legends
+    frame["wave"] = frame["wave"].map({"2019": "W$1", "2020": "W$2$", "2021": "W3"})
+    (tmp_path / "small.csv").write_text(frame.to_csv(index=False), encoding="utf-8")
+    codebook = CB.to_yaml().replace("label: Phases", r"label: Phases \$x$ and $$")
+    (tmp_path / "cb.yaml").write_text(codebook, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("name: Listening", "name: Listening $y$"), encoding="utf-8")
+    out = tmp_path / "rep"
+    result = run("report", tmp_path / "small.csv", "--codebook", tmp_path / "cb.yaml", "--out", out, "--by", "site $",
+                 "--wave", "wave", "--quotes", "0", "--prepost", tmp_path / "spec.yaml")
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    svg = " ".join(re.findall(r"<svg .*?</svg>", html, flags=re.S))
+    for text in ["Grant $$ office (n=5)", "_$x$ lab (n=4)", "W$1", "W$2$", r"Phases \$x$ and $$", "Listening $y$",
+                 "Themes by site $"]:
+        assert text in svg, text
 
 
 def test_cli_report_on_the_illustrative_coded_file(tmp_path):

@@ -189,6 +189,98 @@ def test_missing_key_is_a_clear_error():
         connect("http://127.0.0.1:9", None)
 
 
+@pytest.fixture()
+def refusing_server():
+    """A loopback HTTP server that answers every request 401 and keeps the requests' header lines."""
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    seen: list[bytes] = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # closed at the end of the test
+                return
+            with conn:
+                seen.append(conn.recv(65536))
+                body = b'{"detail": "Invalid token."}'
+                conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{sock.getsockname()[1]}", "seen": seen}
+    sock.close()
+
+
+def assert_no_key(text: str, key: str) -> None:
+    """Fail if ``text`` holds ``key`` in any form: as given, stripped, repr'd, bytes-repr'd, JSON, URL-encoded."""
+    from urllib.parse import quote
+
+    stripped = key.strip()
+    forms = {key, stripped, repr(key)[1:-1], repr(key.encode())[2:-1], json.dumps(key)[1:-1], quote(key, safe=""),
+             stripped[:len(stripped) // 2], stripped[len(stripped) // 2:]}
+    assert not [form for form in forms if form in text], text
+
+
+def test_a_key_ending_in_a_line_break_is_stripped_and_never_shown(refusing_server, tmp_path):
+    from opm_nlp.review.labelstudio_server import connect
+
+    key = "SECRET" + secrets.token_hex(8) + "\r\n"  # read from a file with Windows line endings
+    with pytest.raises(ServerError) as info:
+        connect(refusing_server["url"], key)
+    assert str(info.value).startswith(f"Label Studio at {refusing_server['url']} refused the API key (HTTP 401).")
+    assert_no_key(str(info.value), key)
+    # The key went out stripped, in the header and nowhere else.
+    assert f"Authorization: Token {key.strip()}\r\n".encode() in refusing_server["seen"][0]
+    result = run("review", "pull", "--project", "p", "--out", tmp_path / "r.csv", "--codebook", CODEBOOK,
+                 env={"LABEL_STUDIO_URL": refusing_server["url"], "LABEL_STUDIO_API_KEY": key})
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "refused the API key (HTTP 401)" in result.output
+    assert_no_key(result.output, key)
+    assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("key, kind", [
+    ("SECRET\x00" + "ab12" * 8, "a character no token holds"),
+    ("SECRET abc" + "ab12" * 8, "a space or line break"),
+    ("SECRET\r\nX-Evil: 1" + "ab12" * 8, "a space or line break"),
+    ("SECRETé" + "ab12" * 8, "a character no token holds"),
+])
+def test_a_key_no_header_can_carry_is_refused_before_any_request(refusing_server, caplog, key, kind):
+    from opm_nlp.review.labelstudio_server import connect
+
+    with caplog.at_level("DEBUG"), pytest.raises(ServerError, match=rf"The API key in LABEL_STUDIO_API_KEY / --api-key "
+                                                                   rf"has {kind} at position 7 of \d+; copy the access"):
+        connect(refusing_server["url"], key)
+    assert refusing_server["seen"] == []  # nothing was sent
+    assert_no_key(caplog.text, key)
+
+
+def test_redact_removes_every_form_of_the_key():
+    from urllib.parse import quote_plus
+
+    from opm_nlp.review.labelstudio_server import redact
+
+    key = "SECRET" + secrets.token_hex(8) + "/+=\r\n"
+    carriers = [key, key.strip(), repr(key), repr(key.encode()), repr(repr(key.encode())), json.dumps(key),
+                quote_plus(key), f"Illegal header value {('Token ' + key).encode()!r}"]
+    for text in carriers:
+        assert_no_key(redact(f"before {text} after", key), key)
+        assert redact(f"before {text} after", key).startswith("before ")
+    assert redact("nothing secret here", key) == "nothing secret here"
+
+
+def test_a_url_with_credentials_is_refused():
+    from opm_nlp.review.labelstudio_server import connect
+
+    with pytest.raises(ServerError, match=r"Label Studio URL must not hold a user name or password"):
+        connect("http://user:pass@127.0.0.1:9", "key-123456")
+
+
 def test_push_needs_a_codebook_or_model_and_a_tagged_file(tmp_path, tagged_wave):
     result = CliRunner().invoke(cli, ["review", "push", str(tagged_wave["wave1"]), "--project", "p"])
     assert result.exit_code == 2 and "Pass --model MODEL_DIR (or --codebook CODEBOOK)" in result.output
@@ -299,7 +391,8 @@ def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave
     assert result.exit_code == 0, result.output
     assert f"{everything}: left out 4 answers not marked reviewed=1" in result.output
     n_coded = len(pd.read_csv(CODED))
-    assert f"Combined 2 files: {n_coded + n_rev} answers; later files changed 0 labels." in result.output
+    assert (f"Combined 2 files: {n_coded + n_rev} answers; later files added {n_rev} answers and coded 0 of the "
+            f"earlier files' answers again (0 labels changed).") in result.output
     new_meta = json.loads((model_dir / "metadata.json").read_text())
     assert new_meta["training"]["answers"] == meta["training"]["answers"] + n_rev
     human = pulled[codebook_.ids].astype(int).sum()

@@ -67,3 +67,24 @@ def test_train_options_are_the_models_keyword_arguments_and_the_fit_context(code
     assert {name: getattr(model, name) for name in parameters} == options.model_kwargs()
     with pytest.raises(Exception, match="frozen|cannot assign"):
         options.method = "embedding"
+
+
+def test_read_training_data_counts_what_later_files_add_and_recode(two_files, codebook, tmp_path):
+    coded, review = two_files
+    data = read_training_data([coded, review], codebook, "answer", "response_id")
+    assert (data.added_answers, data.recoded_answers, data.changed_labels) == (0, 2, 1)
+    pd.read_csv(CODED, dtype=str, keep_default_na=False).iloc[40:45].to_csv(tmp_path / "new.csv", index=False)
+    data = read_training_data([coded, tmp_path / "new.csv", review], codebook, "answer", "response_id")
+    assert (data.added_answers, data.recoded_answers, data.changed_labels, len(data.coded)) == (5, 2, 1, 45)
+
+
+def test_read_training_data_refuses_files_without_coded_answers(two_files, codebook, tmp_path):
+    unfilled = pd.read_csv(two_files[1], dtype=str, keep_default_na=False)
+    unfilled["reviewed"] = "0"
+    unfilled.to_csv(tmp_path / "unfilled.csv", index=False)
+    with pytest.raises(DataError, match=r"^No coded answers to train on \(.*unfilled\.csv: none of its 4 rows is "
+                                        r"marked reviewed=1\)\. Put 1 in 'reviewed'"):
+        read_training_data([tmp_path / "unfilled.csv"], codebook, "answer", "response_id")
+    # one file with answers is enough
+    data = read_training_data([two_files[0], tmp_path / "unfilled.csv"], codebook, "answer", "response_id")
+    assert data.answers > 0

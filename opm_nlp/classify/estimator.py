@@ -177,6 +177,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     def _lexical(self, texts: list[str], contexts, fit: bool):
         if fit:
+            self.__dict__.pop("_word_ngrams", None)  # remembered under the vocabulary being replaced
             self.vectorizers_ = ngram_vectorizers(len(texts), self.char_ngrams)
             if contexts is not None:
                 from sklearn.preprocessing import OneHotEncoder

@@ -57,7 +57,9 @@ def codebook_export(codebook_path: Path, fmt: str | None, out: Path) -> None:
       opm-nlp codebook export codebook/opm_behavior_change.yaml --out opm_codebook.xlsx
     """
     from opm_nlp.codebook.codes import load_codebook
+    from opm_nlp.io.paths import check_distinct
 
+    check_distinct([codebook_path], out)
     implied = {".qdc": "qdc", ".xlsx": "xlsx", ".csv": "csv", ".tsv": "csv"}.get(out.suffix.lower())
     if fmt and implied and fmt != implied:
         raise CodebookError(f"--out {out} is a .{out.suffix.lower().lstrip('.')} file, but --format is {fmt}. "
@@ -105,7 +107,9 @@ def codebook_import(source: Path, out: Path, name: str | None, sheet: str | None
     """
     from opm_nlp.codebook.codes import IMPORTABLE
     from opm_nlp.codebook.qdc import write_codebook_yaml
+    from opm_nlp.io.paths import check_distinct
 
+    check_distinct([source], out)
     suffix = source.suffix.lower()
     if suffix not in IMPORTABLE:
         raise CodebookError(f"{source}: expected a REFI-QDA codebook (.qdc) or a spreadsheet of codes "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from opm_nlp.exceptions import OpmNlpError
+from opm_nlp.exceptions import ModelError, OpmNlpError
 
 
 class CommandGroup(click.Group):
@@ -47,6 +47,49 @@ def data_options(func=None, *, required: bool = True):
         return click.option("--text-col", required=required, help="Column with the answer text.")(func)
 
     return decorate if func is None else decorate(func)
+
+
+def sheet_option(func):
+    """--sheet: the worksheet of .xlsx input, for every command that reads a table."""
+    return click.option("--sheet", default=None,
+                        help="Worksheet of .xlsx input that holds the table (default: the first).")(func)
+
+
+def model_dir_argument(func):
+    """MODEL_DIR, a model folder; checked by :func:`check_model_folder` in the command, not by click.
+
+    click's folder check ("Directory ... is a file") says nothing of what a model folder is.
+    """
+    return click.argument("model_dir", type=click.Path(path_type=Path))(func)
+
+
+_MODEL_FOLDER = ("A model folder is a folder written by 'opm-nlp train' (it holds metadata.json, codebook.yaml "
+                 "and the classifier), e.g. models/opm_default")
+
+
+def check_model_folder(path: Path) -> None:
+    """Refuse, in one line, a MODEL_DIR or --model that is not a model folder, saying what one is.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is a file (a codebook, most often), or a folder without metadata.json.
+    """
+    path = Path(path)
+    train = "opm-nlp train --codebook {} --data CODED --text-col ... --id-col ... --out models/NAME"
+    if path.is_file():
+        if path.suffix.lower() in (".yaml", ".yml"):
+            raise ModelError(f"{path} is a codebook, not a model folder. {_MODEL_FOLDER}. Train one from this "
+                             f"codebook with: {train.format(path)}")
+        raise ModelError(f"{path} is a file, not a model folder. {_MODEL_FOLDER}.")
+    if path.is_dir() and not (path / "metadata.json").is_file():
+        codebooks = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+        if codebooks:
+            raise ModelError(f"{path} is a folder of codebooks, not a model folder (no metadata.json). "
+                             f"{_MODEL_FOLDER}. Train one from a codebook with: {train.format(codebooks[0])}")
+        raise ModelError(f"{path} is not a model folder (no metadata.json). {_MODEL_FOLDER}.")
+    if not path.exists():
+        raise ModelError(f"Model folder {path} not found. {_MODEL_FOLDER}.")
 
 
 def coded_options(func):
@@ -92,7 +135,7 @@ def verbosity_options(func):
 
 def review_codebook_options(func):
     """--codebook or --model: the codes the answers were tagged with."""
-    func = click.option("--model", "model_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+    func = click.option("--model", "model_dir", default=None, type=click.Path(path_type=Path),
                         help="Model folder the answers were tagged with (gives the codebook, thresholds and "
                              "model version).")(func)
     func = click.option("--codebook", "codebook_path", default=None,
@@ -134,6 +177,7 @@ def codebook_or_model(codebook_path, model_dir):
     if codebook_path is not None and model_dir is not None:
         raise click.UsageError("Pass either --model or --codebook, not both (the model folder holds its codebook).")
     if model_dir is not None:
+        check_model_folder(model_dir)
         return read_model_info(model_dir)
     return load_codebook(codebook_path), None
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from opm_nlp.cli.common import CommandGroup
+from opm_nlp.cli.common import CommandGroup, sheet_option
 
 
 @click.group(cls=CommandGroup)
@@ -23,8 +23,9 @@ def export() -> None:
 @click.option("--id-col", default=None, help="Column with the response id (default: the first column).")
 @click.option("--encoding", default=None,
               help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+@sheet_option
 @click.option("--name", default=None, help="Project name shown in the QDA tool (default: the codebook's name).")
-def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, name) -> None:
+def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, sheet, name) -> None:
     """Write answers and their codes as a REFI-QDA project (.qdpx).
 
     For NVivo, ATLAS.ti, MAXQDA or QualCoder. TAGGED is a table from 'opm-nlp tag', a reviewed
@@ -39,10 +40,12 @@ def export_qdpx(tagged_path, codebook_path, out, text_col, id_col, encoding, nam
     """
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.exchange.qdpx import HUMAN_USER, MODEL_USER, read_project_input, write_qdpx
+    from opm_nlp.io.paths import check_distinct
 
+    check_distinct([tagged_path, codebook_path], out)
     cb = load_codebook(codebook_path)
     frame, text_col, id_col = read_project_input(tagged_path, cb, text_col=text_col, id_col=id_col,
-                                                 encoding=encoding)
+                                                 encoding=encoding, sheet=sheet)
     summary = write_qdpx(frame, cb, out, text_col, id_col, name=name, source=str(tagged_path))
     variables = f" ({', '.join(summary.variables)})" if summary.variables else ""
     click.echo(f"Wrote {out}: {summary.sources} answers from '{text_col}' as sources and cases "

@@ -13,6 +13,7 @@ from opm_nlp.cli.codebook import codebook
 from opm_nlp.cli.common import CommandGroup
 from opm_nlp.cli.demo import demo
 from opm_nlp.cli.export import export
+from opm_nlp.cli.model import model
 from opm_nlp.cli.report import report
 from opm_nlp.cli.review import review
 from opm_nlp.cli.tag import tag
@@ -33,7 +34,7 @@ def cli() -> None:
     """
 
 
-for _command in (codebook, train, tag, evaluate, review, report, export, cache, demo):
+for _command in (codebook, train, tag, evaluate, review, report, export, model, cache, demo):
     cli.add_command(_command)
 
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from opm_nlp.cli.common import coded_options
+from opm_nlp.cli.common import coded_options, sheet_option
 
 
 @click.command()
 @click.argument("input_path", metavar="TAGGED_OR_CODED", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--codebook", "codebook_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Codebook YAML file of the table's code columns (sets the report's order).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Folder for report.html, report.xlsx and theme_frequencies.csv.")
 @click.option("--by", multiple=True, help="Column to break frequencies down by, side by side (repeat: institution, role...).")
 @click.option("--wave", default=None, help="Column of survey waves: frequencies per wave and tests of change between waves.")
@@ -25,8 +25,9 @@ from opm_nlp.cli.common import coded_options
 @click.option("--id-col", default=None, help="Column with the response id (default: the first column, as tag writes).")
 @click.option("--encoding", default=None,
               help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
+@sheet_option
 @coded_options
-def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_col, id_col, encoding,
+def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_col, id_col, encoding, sheet,
            coded_format, code_col) -> None:
     """Report theme frequencies: tables, charts, subgroups, waves, example answers.
 
@@ -42,15 +43,19 @@ def report(input_path, codebook_path, out, by, wave, quotes, prepost_path, text_
     """
     from opm_nlp.codebook.coded import default_columns
     from opm_nlp.codebook.codes import load_codebook
+    from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import read_table
-    from opm_nlp.report.build import build_report
+    from opm_nlp.report.build import REPORT_FILES, build_report
     from opm_nlp.report.prepost import load_prepost_spec
     from opm_nlp.report.tables import basis_text
 
+    for target in (out, *(out / name for name in REPORT_FILES)):
+        check_distinct([input_path, codebook_path, prepost_path], target)
     cb = load_codebook(codebook_path)
     spec = load_prepost_spec(prepost_path) if prepost_path is not None else None
-    frame = read_table(input_path, encoding=encoding)
-    text_col, id_col = default_columns(frame, cb, text_col, id_col, source=str(input_path))
+    frame = read_table(input_path, encoding=encoding, sheet=sheet)
+    text_col, id_col = default_columns(frame, cb, text_col, id_col, source=str(input_path), format=coded_format,
+                                       code_col=code_col)
     result = build_report(frame, cb, text_col, id_col, by=by, wave=wave, quotes=quotes, prepost=spec,
                           source=str(input_path), format=coded_format, code_col=code_col)
     written = result.write(out)

@@ -11,6 +11,7 @@ from opm_nlp.cli.common import (
     codebook_or_model,
     review_codebook_options,
     server_options,
+    sheet_option,
     tagged_options,
 )
 
@@ -28,8 +29,10 @@ def review() -> None:
 @click.option("--project", required=True, help="Label Studio project title (created if it does not exist).")
 @review_codebook_options
 @tagged_options
+@sheet_option
 @server_options
-def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col, encoding, url, api_key) -> None:
+def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col, encoding, sheet, url,
+                api_key) -> None:
     """Send tagged answers to Label Studio for review, least certain first.
 
     Each answer becomes a task with the model's codes pre-ticked; the reviewer confirms or corrects
@@ -47,8 +50,8 @@ def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col
     from opm_nlp.review.labelstudio_server import connect
 
     cb, metadata = codebook_or_model(codebook_path, model_dir)
-    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
-                                                          id_col, source=str(tagged_path))
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding, sheet=sheet), cb,
+                                                          text_col, id_col, source=str(tagged_path))
     server = connect(url, api_key)
     result = push_tagged(server, tagged, scores, cb, project, text_col, id_col,
                          model_version(cb, metadata), thresholds_of(cb, metadata))
@@ -79,11 +82,13 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
       opm-nlp review pull --project "OPM wave 2022" --out reviewed.csv --model models/opm_default
     """
     from opm_nlp.exceptions import ReviewError
+    from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import write_table
     from opm_nlp.review.common import format_agreement, review_agreement
     from opm_nlp.review.labelstudio import pull_reviews
     from opm_nlp.review.labelstudio_server import connect
 
+    check_distinct([codebook_path], out)
     cb, _ = codebook_or_model(codebook_path, model_dir)
     server = connect(url, api_key)
     result = pull_reviews(server, project, cb, include_unreviewed=include_unreviewed)
@@ -109,7 +114,8 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
               help="Review workbook to write (.xlsx).")
 @review_codebook_options
 @tagged_options
-def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, encoding) -> None:
+@sheet_option
+def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, encoding, sheet) -> None:
     """Write a spreadsheet for reviewing suggestions without Label Studio.
 
     One row per answer, least certain first, with the suggested codes pre-filled as 0/1 (drop-down),
@@ -120,13 +126,15 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
     Example:
       opm-nlp review sheet tagged.csv --out review.xlsx --model models/opm_default
     """
+    from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import read_table
     from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.review.sheet import review_frame, write_review_sheet
 
+    check_distinct([tagged_path, codebook_path], out)
     cb, metadata = codebook_or_model(codebook_path, model_dir)
-    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding), cb, text_col,
-                                                          id_col, source=str(tagged_path))
+    tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding, sheet=sheet), cb,
+                                                          text_col, id_col, source=str(tagged_path))
     frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata), thresholds_of(cb, metadata))
     write_review_sheet(frame, cb, out)
     click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "
@@ -138,7 +146,8 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
 @review_codebook_options
 @click.option("--encoding", default=None,
               help="Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).")
-def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
+@sheet_option
+def review_stats(reviewed_path, codebook_path, model_dir, encoding, sheet) -> None:
     """How often reviewers accepted or changed the model's codes, per code (kappa, kept, added, removed).
 
     Reads a file from `review pull` or a filled `review sheet`; only rows marked reviewed=1 count.
@@ -152,5 +161,6 @@ def review_stats(reviewed_path, codebook_path, model_dir, encoding) -> None:
     from opm_nlp.review.common import format_agreement, review_agreement
 
     cb, _ = codebook_or_model(codebook_path, model_dir)
-    table, summary = review_agreement(read_table(reviewed_path, encoding=encoding), cb, source=str(reviewed_path))
+    table, summary = review_agreement(read_table(reviewed_path, encoding=encoding, sheet=sheet), cb,
+                                      source=str(reviewed_path))
     click.echo(format_agreement(table, summary))

@@ -6,13 +6,21 @@ from pathlib import Path
 
 import click
 
-from opm_nlp.cli.common import backend_options, data_options, verbosity_options
+from opm_nlp.cli.common import (
+    backend_options,
+    check_model_folder,
+    data_options,
+    model_dir_argument,
+    sheet_option,
+    verbosity_options,
+)
 
 
 @click.command()
-@click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
+@model_dir_argument
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @data_options
+@sheet_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Tagged table to write: .csv, .xlsx or .parquet.")
 @click.option("--carry", multiple=True, help="Column to copy to the output (repeat; default: all other columns).")
@@ -27,7 +35,7 @@ from opm_nlp.cli.common import backend_options, data_options, verbosity_options
                    "margin the model was trained with; larger: more answers routed to people).")
 @backend_options
 @verbosity_options
-def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_size, resume, engine, scheduler,
+def tag(model_dir, input_path, text_col, id_col, encoding, sheet, out, carry, chunk_size, resume, engine, scheduler,
         review_margin, backend, no_cache, quiet) -> None:
     """Suggest codes for new answers.
 
@@ -44,7 +52,8 @@ def tag(model_dir, input_path, text_col, id_col, encoding, out, carry, chunk_siz
     from opm_nlp.model.batch import tag_file
     from opm_nlp.model.options import TagOptions
 
-    options = TagOptions(text_col, id_col, encoding=encoding, carry=carry or None, chunk_size=chunk_size,
+    check_model_folder(model_dir)
+    options = TagOptions(text_col, id_col, encoding=encoding, sheet=sheet, carry=carry or None, chunk_size=chunk_size,
                          engine=engine, review_margin=review_margin, backend=backend, cache=not no_cache,
                          scheduler=scheduler, progress=not quiet)
     summary = tag_file(model_dir, input_path, out, options, resume=resume)

@@ -8,9 +8,12 @@ import click
 
 from opm_nlp.cli.common import (
     backend_options,
+    check_model_folder,
     coded_options,
     data_options,
     format_interval,
+    model_dir_argument,
+    sheet_option,
     verbosity_options,
 )
 
@@ -23,6 +26,7 @@ from opm_nlp.cli.common import (
                    "several files, the later file's codes win. Leave out to start from the codebook's "
                    "examples and definitions alone.")
 @data_options(required=False)
+@sheet_option
 @coded_options
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Model folder to write.")
 @click.option("--method", default="embedding", show_default=True, type=click.Choice(["embedding", "keyword"]),
@@ -49,7 +53,7 @@ from opm_nlp.cli.common import (
                    "long answers; themes carried by one sentence of a long answer are found less often).")
 @backend_options
 @verbosity_options
-def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, code_col, out, method,
+def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_format, code_col, out, method,
           embedding_model, embedding_layers, context_col, review_margin, no_codebook_examples, fine_tune,
           no_sentence_scores, backend, no_cache, quiet) -> None:
     """Train a model from answers people have already coded.
@@ -67,12 +71,16 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     from opm_nlp.classify.finetune import DEFAULT_EPOCHS
     from opm_nlp.codebook.codes import load_codebook
     from opm_nlp.embedding.encoder import DEFAULT_BACKEND
+    from opm_nlp.io.paths import check_outside
     from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.folder import check_model_out
     from opm_nlp.model.options import TrainOptions
     from opm_nlp.model.training import read_training_data, train_model
 
     if fine_tune and method != "embedding":
         raise click.UsageError("--fine-tune applies to --method embedding only.")
+    check_outside([codebook_path, *data_paths], out)
+    check_model_out(out)  # before any training: --out may hold an earlier model, nothing else
     cb = load_codebook(codebook_path)
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     options = TrainOptions(method=method, embedding_model=embedding_model, embedding_layers=embedding_layers,
@@ -83,7 +91,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     if data_paths and (text_col is None or id_col is None):
         raise click.UsageError("--text-col and --id-col are required with --data.")
     data = read_training_data(data_paths, cb, text_col, id_col, encoding=encoding, format=coded_format,
-                              code_col=code_col)
+                              code_col=code_col, sheet=sheet)
     if data.coded is None:
         if not quiet and method == "embedding":
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
@@ -95,8 +103,9 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
     for note in data.notes:
         click.echo(note)
     if len(data.sources) > 1:
-        click.echo(f"Combined {len(data.sources)} files: {len(data.coded)} answers; later files changed "
-                   f"{data.changed_labels} labels.")
+        click.echo(f"Combined {len(data.sources)} files: {len(data.coded)} answers; later files added "
+                   f"{data.added_answers} answers and coded {data.recoded_answers} of the earlier files' answers "
+                   f"again ({data.changed_labels} labels changed).")
     if not quiet:
         slow = " (fine-tuning the embedding network too: minutes)" if model.fine_tune_epochs(data.answers) else ""
         click.echo(f"Training '{method}' model on {len(data.coded)} coded answers, {len(cb)} codes{slow}...", err=True)
@@ -115,17 +124,18 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, coded_format, c
 
 # -- evaluate -------------------------------------------------------------------------------------
 @click.command()
-@click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
+@model_dir_argument
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Answers coded by people, not used for training.")
 @data_options
+@sheet_option
 @coded_options
 @click.option("--second-coder", type=click.Path(dir_okay=False, path_type=Path),
               help="The same answers coded by a second person: adds human-human kappa per code.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the figures as JSON.")
 @verbosity_options
-def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, code_col, second_coder,
+def evaluate(model_dir, data_path, text_col, id_col, encoding, sheet, coded_format, code_col, second_coder,
              json_path, quiet) -> None:
     """How well the model agrees with human coders, per code.
 
@@ -136,20 +146,24 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, coded_format, cod
     """
     from opm_nlp.classify.metrics import agreement_report, agreement_report_json, format_table
     from opm_nlp.codebook.coded import read_coded
+    from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import write_json
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.model.training import read_human_coded
 
+    check_model_folder(model_dir)
+    if json_path is not None:
+        check_distinct([data_path, second_coder], json_path, "--json")
     model = CodingModel.load(model_dir)
     cb = model.codebook
     coded, note = read_human_coded(data_path, cb, text_col, id_col, encoding=encoding, format=coded_format,
-                                   code_col=code_col)
+                                   code_col=code_col, sheet=sheet)
     if note:
         click.echo(note)
     second = None
     if second_coder is not None:
         second = read_coded(second_coder, cb, text_col, id_col, encoding=encoding, format=coded_format,
-                            code_col=code_col)
+                            code_col=code_col, sheet=sheet)
     report = agreement_report(model, coded, text_col, id_col, second, progress=not quiet)
     click.echo(f"Model vs {data_path.name}: {report['n_answers']} answers")
     table, intervals = report["model_vs_human"], report["f1_intervals"]

@@ -25,12 +25,15 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX
 from opm_nlp.exceptions import DataError
-from opm_nlp.io.responses import check_responses
-from opm_nlp.io.tables import cell_text, read_table, require_columns, row_number, text_values
+from opm_nlp.io.paths import sheet_hint
+from opm_nlp.io.responses import check_ids, check_responses
+from opm_nlp.io.tables import cell_text, closest_name, read_table, require_columns, row_number, text_values
 
 _TRUE = {"1", "1.0", "true", "yes", "y", "x"}
 _FALSE = {"0", "0.0", "false", "no", "n", ""}
 _DELIMITERS = re.compile(r"\s*[;,|]\s*")
+_LISTED = 10  # unknown codes named in one error; rows named per code
+_ROWS = 3
 
 
 def code_lookup(codebook: Codebook) -> dict[str, str]:
@@ -63,6 +66,7 @@ def read_coded(
     encoding: str | None = None,
     format: str = "auto",
     code_col: str | None = None,
+    sheet: str | None = None,
 ) -> pd.DataFrame:
     """Read human-coded answers into the wide house format.
 
@@ -79,6 +83,8 @@ def read_coded(
         column of code ids separated by ``;``, ``,`` or ``|``. Code labels are accepted in place of ids.
     code_col : str, optional
         Column holding codes for the long and delimited formats (default ``codes`` or ``code``).
+    sheet : str, optional
+        Worksheet of an XLSX file (default: the first).
 
     Returns
     -------
@@ -86,7 +92,7 @@ def read_coded(
         One row per response: ``id_col``, ``text_col``, the other columns of the file, then one 0/1
         integer column per code id, in codebook order.
     """
-    frame = read_table(path, encoding=encoding)
+    frame = read_table(path, encoding=encoding, sheet=sheet)
     return to_wide(frame, codebook, text_col, id_col, format=format, code_col=code_col, source=str(path))
 
 
@@ -130,27 +136,49 @@ def _label_columns(frame: pd.DataFrame, codebook: Codebook, keep: Iterable[str])
     return renames
 
 
-def _parse_code_name(value: str, lookup: dict[str, str], codebook: Codebook, where: str) -> str:
-    code_id = lookup.get(value.strip().lower())
-    if code_id is None:
-        raise DataError(
-            f"{where}: unknown code '{value}'. Codes in {codebook.source or 'the codebook'}: {codebook.ids}. "
-            f"Fix the label or add the code to the codebook."
-        )
-    return code_id
+def _unknown_codes_error(unknown: dict[str, list[int]], codebook: Codebook, where: str) -> DataError:
+    """One error naming every unknown code (``{code: [0-based rows]}``), its rows and the closest code."""
+    names = [*codebook.ids, *(code.label for code in codebook.codes)]
+    listed = []
+    for value, rows in list(unknown.items())[:_LISTED]:
+        shown = ", ".join(str(row_number(i)) for i in rows[:_ROWS])
+        more = f" and {len(rows) - _ROWS} more" if len(rows) > _ROWS else ""
+        match = closest_name(value, names)
+        hint = f"; did you mean '{match}'?" if match is not None else ""
+        listed.append(f"'{value}' (row{'s' if len(rows) > 1 else ''} {shown}{more}{hint})")
+    more = f" and {len(unknown) - _LISTED} more" if len(unknown) > _LISTED else ""
+    return DataError(
+        f"{where}: unknown code{'s' if len(unknown) > 1 else ''} {', '.join(listed)}{more}. Codes in "
+        f"{codebook.source or 'the codebook'}: {codebook.ids}. Fix the labels or add the codes to the codebook."
+    )
+
+
+def _look_alike_columns(frame: pd.DataFrame, codebook: Codebook, missing: list[str], keep: Iterable[str]) -> str:
+    """A sentence naming the file's columns that look like a missing code's id or label, or ``""``."""
+    names = [*missing, *(code.label for code in codebook.codes if code.id in missing)]
+    pairs = []
+    for column in frame.columns:
+        if column in keep or column in codebook.ids or str(column).startswith(SCORE_PREFIX):
+            continue
+        match = closest_name(str(column), names)
+        if match is not None:
+            pairs.append(f"'{column}' (did you mean '{match}'?)")
+    return f" Columns that look like misspelt codes: {', '.join(pairs)}." if pairs else ""
 
 
 def _from_wide(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, source: str) -> pd.DataFrame:
     present = [c for c in codebook.ids if c in frame.columns]
     missing = [c for c in codebook.ids if c not in frame.columns]
+    alike = _look_alike_columns(frame, codebook, missing, (text_col, id_col)) if missing else ""
     if not present:
         raise DataError(
-            f"{source}: no code columns found. Expected one 0/1 column per code, named by its id {codebook.ids} "
-            f"or label (wide format), or a 'codes' column (pass --code-col). Columns: {list(frame.columns)}."
+            f"{source}: no code columns found.{alike} Expected one 0/1 column per code, named by its id "
+            f"{codebook.ids} or label (wide format), or a 'codes' column (pass --code-col). "
+            f"Columns: {list(frame.columns)}.{sheet_hint(source)}"
         )
     if missing:
         raise DataError(
-            f"{source}: code column(s) {missing} missing. A wide file needs one 0/1 column per code "
+            f"{source}: code column(s) {missing} missing.{alike} A wide file needs one 0/1 column per code "
             f"in the codebook, named by its id or label; add them (0 where the code does not apply) or use the "
             f"right codebook."
         )
@@ -194,9 +222,14 @@ def _from_long(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_col: s
     frame[id_col] = text_values(frame[id_col])
     frame[text_col] = text_values(frame[text_col])
     rows = []
+    unknown: dict[str, list[int]] = {}
     for index, (response_id, text) in enumerate(zip(frame[id_col], text_values(frame[column]))):
-        code_id = _parse_code_name(text, lookup, codebook, f"{source}, row {row_number(index)}") if text else None
+        code_id = lookup.get(text.lower()) if text else None
+        if text and code_id is None:
+            unknown.setdefault(text, []).append(index)
         rows.append((response_id, code_id))
+    if unknown:
+        raise _unknown_codes_error(unknown, codebook, f"{source}, column '{column}'")
     first = frame.drop(columns=[column]).drop_duplicates(subset=[id_col], keep="first")
     out = check_responses(first, text_col, id_col, source)
     position = {rid: i for i, rid in enumerate(out[id_col])}
@@ -215,13 +248,22 @@ def _from_delimited(frame: pd.DataFrame, codebook: Codebook, text_col: str, id_c
     out = check_responses(frame, text_col, id_col, source)
     index_of = {c: j for j, c in enumerate(codebook.ids)}
     matrix = np.zeros((len(out), len(codebook)), dtype="int64")
+    unknown: dict[str, list[int]] = {}
     for index, value in enumerate(text_values(out[column])):
         text = value.strip("[]")
         for part in _DELIMITERS.split(text):
             part = part.strip().strip("'\"")
-            if part:
-                code_id = _parse_code_name(part, lookup, codebook, f"{source}, column '{column}', row {row_number(index)}")
+            if not part:
+                continue
+            code_id = lookup.get(part.lower())
+            if code_id is None:
+                rows = unknown.setdefault(part, [])
+                if not rows or rows[-1] != index:  # a code repeated in one cell is one row
+                    rows.append(index)
+            else:
                 matrix[index, index_of[code_id]] = 1
+    if unknown:
+        raise _unknown_codes_error(unknown, codebook, f"{source}, column '{column}'")
     out = out.drop(columns=[column])
     for j, code_id in enumerate(codebook.ids):
         out[code_id] = matrix[:, j]
@@ -256,12 +298,13 @@ def combine_coded(frames: Sequence[pd.DataFrame], codebook: Codebook, id_col: st
 
 
 def default_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str | None, id_col: str | None,
-                    source: str = "the table") -> tuple[str, str]:
+                    source: str = "the table", format: str = "auto", code_col: str | None = None) -> tuple[str, str]:
     """The text and id columns, defaulting to the layout opm-nlp writes: id first, text second.
 
     ``opm-nlp tag`` and the coded-data readers put the response id first and the answer second, so a
     file from them needs no column options. A column (given or defaulted) that is a code or score
-    column is refused rather than guessed past.
+    column is refused rather than guessed past, and so is a defaulted id column with empty or
+    repeated ids (unless ``format`` and ``code_col``, as for :func:`to_wide`, make the table long).
 
     Returns
     -------
@@ -270,17 +313,20 @@ def default_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str | Non
     Raises
     ------
     DataError
-        If a default is needed and the table has fewer than two columns, or a column holds codes or
-        scores.
+        If a default is needed and the table has fewer than two columns, a column holds codes or
+        scores, or a defaulted id column does not identify the rows.
     """
     columns = [str(c) for c in frame.columns]
     if (text_col is None or id_col is None) and len(columns) < 2:
         raise DataError(f"{source}: expected at least an id and a text column, found {columns}. "
-                        f"Pass --id-col and --text-col.")
+                        f"Pass --id-col and --text-col.{sheet_hint(source)}")
+    guessed = id_col is None
     id_col = id_col if id_col is not None else columns[0]
     text_col = text_col if text_col is not None else columns[1]
     for column, what, option in ((id_col, "id", "--id-col"), (text_col, "answer", "--text-col")):
         if column in codebook.ids or column.startswith(SCORE_PREFIX):
             raise DataError(f"{source}: column '{column}' holds codes or scores, so it cannot be the {what} column "
                             f"(the file does not start with the id and the answer). Pass {option}.")
+    if guessed and (format if format != "auto" else detect_format(frame, codebook, id_col, code_col)) != "long":
+        check_ids(text_values(frame[id_col]), id_col, source, guessed=True)
     return text_col, id_col

@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from opm_nlp.exceptions import CodebookError
+from opm_nlp.io.strict_yaml import compose_yaml, load_yaml
 
 CODE_KEYS = ("id", "label", "definition", "include", "exclude", "examples", "keywords", "parent", "color")
 TOP_KEYS = ("name", "version", "description", "codes")
@@ -328,7 +329,7 @@ def _parse_code(raw: Any, where: str) -> Code:
 def _code_lines(text: str) -> dict[int, int]:
     """Line number (1-based) of each entry of the top-level ``codes`` list."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.YAMLError:
         return {}
     if not isinstance(root, yaml.MappingNode):
@@ -340,9 +341,13 @@ def _code_lines(text: str) -> dict[int, int]:
 
 
 def parse_codebook(text: str, source: str = "codebook") -> Codebook:
-    """Parse and validate codebook YAML text."""
+    """Parse and validate codebook YAML text.
+
+    Plain YAML only: anchors, aliases, a key repeated in one mapping and deep nesting are refused
+    (see :mod:`opm_nlp.io.strict_yaml`).
+    """
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -100,8 +100,9 @@ def read_project_input(
     text_col: str | None = None,
     id_col: str | None = None,
     encoding: str | None = None,
+    sheet: str | None = None,
 ) -> tuple[pd.DataFrame, str, str]:
-    """Read a tagged or coded table (CSV, XLSX or Parquet) for :func:`write_qdpx`.
+    """Read a tagged or coded table (CSV, XLSX or Parquet; ``sheet`` of an XLSX) for :func:`write_qdpx`.
 
     ``opm-nlp tag`` writes the id first and the text second, so those are the defaults for
     ``id_col`` and ``text_col`` (:func:`opm_nlp.codebook.coded.default_columns`).
@@ -118,7 +119,7 @@ def read_project_input(
         If the file cannot be read, has fewer than two columns when a default is needed, or the id
         or text column is a code or score column.
     """
-    frame = read_table(path, encoding=encoding)
+    frame = read_table(path, encoding=encoding, sheet=sheet)
     text_col, id_col = default_columns(frame, codebook, text_col, id_col, source=str(path))
     return frame, text_col, id_col
 

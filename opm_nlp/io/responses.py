@@ -3,7 +3,8 @@
 :func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already
 in memory: the id and text columns must exist, every id must be present and unique, and ids and
 answers become stripped text (an empty answer stays ``""``); every other column is kept so it can
-be carried through to outputs. Errors name the file, the column and the spreadsheet row.
+be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
+no answers (a header row alone) is an error, whatever its format.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from opm_nlp.exceptions import DataError
+from opm_nlp.io.paths import sheet_hint
 from opm_nlp.io.tables import read_table, require_columns, row_number, text_values
 
 
@@ -31,9 +33,11 @@ def read_responses(
     Raises
     ------
     DataError
-        If a column is missing, an id is empty or repeated.
+        If the file has no rows, a column is missing, an id is empty or repeated.
     """
     frame = read_table(path, encoding=encoding)
+    if frame.empty:
+        raise DataError(f"{path}: no answers found (only a header?); expected one row per response.")
     return check_responses(frame, text_col, id_col, source=str(path))
 
 
@@ -44,24 +48,56 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
     ``first_row`` is the 0-based position of the frame's first row in its file, so that error
     messages give the file's row numbers when the file is read in chunks.
     """
-    require_columns(frame, [id_col], source, "Pass --id-col with the column that identifies each response.")
-    require_columns(frame, [text_col], source, "Pass --text-col with the column that holds the answers.")
+    if text_col == id_col:
+        raise DataError(f"{source}: '{id_col}' is both the id and the answer column. Pass --id-col and "
+                        f"--text-col with two different columns.")
+    for column, hint in ((id_col, "Pass --id-col with the column that identifies each response."),
+                         (text_col, "Pass --text-col with the column that holds the answers.")):
+        if column not in frame.columns:
+            require_columns(frame, [column], source, hint + sheet_hint(source))
     frame = frame.copy()
     frame[id_col] = text_values(frame[id_col])
     frame[text_col] = text_values(frame[text_col])
-    empty_ids = np.flatnonzero(frame[id_col].eq("").to_numpy())
-    if len(empty_ids):
-        raise DataError(
-            f"{source}: column '{id_col}' is empty in row {row_number(first_row + empty_ids[0])}"
-            f"{f' and {len(empty_ids) - 1} more' if len(empty_ids) > 1 else ''}; every response needs an id."
-        )
-    duplicated = frame[id_col][frame[id_col].duplicated()]
+    check_ids(frame[id_col], id_col, source, first_row)
+    return frame.reset_index(drop=True)
+
+
+def check_ids(ids: pd.Series, id_col: str, source: str = "the table", first_row: int = 0,
+              guessed: bool = False) -> None:
+    """Refuse empty or repeated response ids (``ids`` already as text, see :func:`text_values`).
+
+    ``guessed``: the id column was not given but taken because it comes first, so the message says
+    so and names ``--id-col``.
+
+    Raises
+    ------
+    DataError
+        Naming the first empty or repeated id and its spreadsheet rows (the first few of them).
+    """
+    guess = (f"{source}: column '{id_col}' was taken as the id column because it comes first, but "
+             if guessed else f"{source}: ")
+    fix = ("Pass --id-col with the column that identifies each response." if guessed
+           else f"Ids in '{id_col}' must be unique.")
+    empty = np.flatnonzero(ids.eq("").to_numpy())
+    if len(empty):
+        where = f"it is empty in row {_rows(first_row + empty, listed=1)}" if guessed else \
+            f"column '{id_col}' is empty in row {_rows(first_row + empty, listed=1)}"
+        raise DataError(f"{guess}{where}; every response needs an id.{' ' + fix if guessed else ''}")
+    duplicated = ids[ids.duplicated()]
     if len(duplicated):
         first = duplicated.iloc[0]
-        rows = [row_number(first_row + i) for i in np.flatnonzero(frame[id_col].eq(first).to_numpy())]
-        raise DataError(
-            f"{source}: response id '{first}' appears more than once (rows {rows})"
-            f"{f'; {duplicated.nunique()} ids are repeated' if duplicated.nunique() > 1 else ''}. "
-            f"Ids in '{id_col}' must be unique."
-        )
-    return frame.reset_index(drop=True)
+        rows = _rows(first_row + np.flatnonzero(ids.eq(first).to_numpy()), listed=_LISTED_ROWS, brackets=True)
+        repeated = duplicated.nunique()
+        raise DataError(f"{guess}response id '{first}' appears more than once (rows {rows})"
+                        f"{f'; {repeated} ids are repeated' if repeated > 1 else ''}. {fix}")
+
+
+#: Rows of a repeated id named in the message; the rest are counted (a wrong id column repeats in most rows).
+_LISTED_ROWS = 5
+
+
+def _rows(positions: np.ndarray, listed: int, brackets: bool = False) -> str:
+    """``[2, 3, 4] and 126 more``: the spreadsheet rows of the first ``listed`` positions, and a count of the rest."""
+    numbers = [row_number(i) for i in positions[:listed]]
+    shown = str(numbers) if brackets else ", ".join(map(str, numbers))
+    return shown + (f" and {len(positions) - listed} more" if len(positions) > listed else "")

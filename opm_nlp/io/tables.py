@@ -1,11 +1,13 @@
 """Reading and writing tables, and the rules for their cells that every stage shares.
 
-Formats: CSV (UTF-8, UTF-8 with BOM, or Excel's cp1252/latin-1, detected or given), XLSX and
-Parquet, chosen by file extension; read whole (:func:`read_table`) or in chunks
+Formats: CSV (UTF-8, UTF-8 with BOM, Excel's cp1252/latin-1, or UTF-16/UTF-32 with a BOM; detected
+or given), XLSX and Parquet, chosen by file extension; read whole (:func:`read_table`) or in chunks
 (:func:`iter_chunks`), written all-or-nothing (:func:`atomic_output`, :func:`write_table`,
-:func:`write_xlsx`, :func:`write_json`). A cell is read as text by one rule (:func:`cell_text`,
-:func:`text_values`, :func:`answered`, :func:`parse_numbers`), and errors give the spreadsheet's row
-numbers (:func:`row_number`).
+:func:`write_csv`, :func:`write_xlsx`, :func:`write_json`). Text a spreadsheet would run as a formula
+is written so that it never runs, and read back as it was (:mod:`opm_nlp.io.formulas`). A cell is
+read as text by one rule (:func:`cell_text`, :func:`text_values`, :func:`answered`,
+:func:`parse_numbers`), and errors give the spreadsheet's row numbers (:func:`row_number`) and, for a
+column name that is not there, the closest one (:func:`closest_name`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from opm_nlp.exceptions import DataError
+from opm_nlp.io.formats import (
+    csv_chunks,
+    parquet_chunks,
+    read_csv_file,
+    read_parquet_file,
+    read_xlsx_file,
+    xlsx_chunks,
+)
+from opm_nlp.io.formulas import append_frame, escape_frame, warn_removed_characters
 
 logger = logging.getLogger(__name__)
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
 EXCEL_EXTENSIONS = (".xlsx", ".xlsm")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
-_FALLBACK_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def _kind(path: Path) -> str:
@@ -57,141 +67,93 @@ def _input(path: str | Path) -> tuple[Path, str]:
 def read_table(path: str | Path, encoding: str | None = None, sheet: str | int | None = None) -> pd.DataFrame:
     """Read a CSV, XLSX or Parquet file into a DataFrame of strings and numbers.
 
-    CSV cells are read as text, so ids like ``007`` keep their zeros and empty answers stay ``""``.
+    CSV cells are read as text, so ids like ``007`` keep their zeros and empty answers stay ``""``;
+    a leading ``'`` that opm-nlp wrote to keep text from running as a formula is removed
+    (:func:`~opm_nlp.io.formulas.unescape_formula`). Binary Parquet columns are read as UTF-8 text.
 
     Parameters
     ----------
     path : str or Path
         The file; its extension picks the reader.
     encoding : str, optional
-        Text encoding of a CSV file. By default UTF-8 (with or without BOM) is tried, then cp1252
-        (what Excel writes on Windows), then latin-1.
+        Text encoding of a CSV file. By default a byte-order mark decides (UTF-8, UTF-16, UTF-32);
+        without one UTF-8 is tried, then cp1252 (what Excel writes on Windows), then latin-1.
     sheet : str or int, optional
         Worksheet of an XLSX file (default: the first).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, of another type, damaged, or not text in the given encoding.
     """
     path, kind = _input(path)
-    try:
-        if kind == "csv":
-            return _read_csv(path, _separator(path), encoding)
-        if kind == "excel":
-            frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
-            frame.columns = [str(c) for c in frame.columns]
-            return frame
-        return pd.read_parquet(path)
-    except DataError:
-        raise
-    except (ValueError, OSError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path}: cannot read this {kind} file: {first}.") from None
+    if kind == "csv":
+        return read_csv_file(path, _separator(path), encoding)
+    if kind == "excel":
+        return read_xlsx_file(path, sheet)
+    return read_parquet_file(path)
 
 
-def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
-    encodings = (encoding,) if encoding else _FALLBACK_ENCODINGS
-    for enc in encodings:
-        try:
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=enc)
-        except UnicodeDecodeError:
-            if encoding:
-                raise DataError(
-                    f"{path}: not valid {encoding} text. Check the file's encoding, or omit --encoding "
-                    f"to detect it."
-                ) from None
-            continue
-        except LookupError:
-            raise DataError(f"Unknown encoding '{encoding}'. Use e.g. utf-8, cp1252 or latin-1.") from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: the file is empty; expected a header row and answers.") from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: not a well-formed CSV file: {str(exc).strip()}.") from None
-        if enc != "utf-8-sig":
-            logger.info("%s: read as %s", path, enc)
-        return frame
-    raise DataError(f"{path}: cannot decode the file; pass --encoding.")  # latin-1 never fails
+def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None,
+                sheet: str | None = None) -> Iterator[pd.DataFrame]:
+    """Read a CSV, XLSX or Parquet file as DataFrames of 1 to ``chunk_size`` rows.
 
-
-def detect_encoding(path: Path) -> str:
-    """The first of UTF-8 (with or without BOM), cp1252 and latin-1 that decodes the whole file.
-
-    Reads the file in blocks, so memory stays flat on large files.
-    """
-    import codecs
-
-    for encoding in _FALLBACK_ENCODINGS:
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    decoder.decode(block)
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "latin-1"
-
-
-def iter_chunks(path: str | Path, chunk_size: int, encoding: str | None = None) -> Iterator[pd.DataFrame]:
-    """Read a CSV, XLSX or Parquet file as DataFrames of at most ``chunk_size`` rows.
-
-    Cells are read as :func:`read_table` reads them; memory holds one chunk at a time.
+    Cells are read as :func:`read_table` reads them (``sheet``: the worksheet of an XLSX file, default
+    the first); memory holds one chunk at a time. A file with a header row and no data rows yields no
+    chunk, whatever its format.
     """
     path, kind = _input(path)
-    try:
-        if kind == "csv":
-            enc = encoding or detect_encoding(path)
-            try:
-                reader = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding=enc,
-                                     chunksize=chunk_size)
-            except pd.errors.EmptyDataError:
-                raise DataError(f"{path}: the file is empty; expected a header row and answers.") from None
-            with reader:
-                yield from reader
-        elif kind == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-                yield batch.to_pandas()
-        else:
-            yield from _iter_xlsx(path, chunk_size)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid {encoding} text. Check the file's encoding, or omit --encoding "
-                        f"to detect it.") from None
-    except LookupError:
-        raise DataError(f"Unknown encoding '{encoding}'. Use e.g. utf-8, cp1252 or latin-1.") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a well-formed CSV file: {str(exc).strip()}.") from None
+    if kind == "csv":
+        chunks = csv_chunks(path, _separator(path), chunk_size, encoding)
+    elif kind == "parquet":
+        chunks = parquet_chunks(path, chunk_size)
+    else:
+        chunks = xlsx_chunks(path, chunk_size, sheet)
+    for chunk in chunks:
+        if len(chunk):
+            yield chunk
 
 
-def _iter_xlsx(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    from openpyxl import load_workbook
+def closest_name(name: str, names: Iterable[object]) -> str | None:
+    """The one of ``names`` that ``name`` most likely meant: the same but for case, else the closest
+    spelling (:func:`difflib.get_close_matches`, similarity at least 0.75); ``None`` if none is close.
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
-    try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise DataError(f"{path}: the first sheet is empty; expected a header row and answers.")
-        columns = [str(c) for c in header]
-        block: list = []
-        for row in rows:
-            block.append(row)
-            if len(block) == chunk_size:
-                yield pd.DataFrame(block, columns=columns, dtype=object)
-                block = []
-        if block:
-            yield pd.DataFrame(block, columns=columns, dtype=object)
-    finally:
-        workbook.close()
+    Examples
+    --------
+    >>> closest_name("Answer", ["response_id", "answer"]), closest_name("goal_seting", ["goal_setting"])
+    ('answer', 'goal_setting')
+    """
+    import difflib
+
+    names = [str(n) for n in names]
+    same = [n for n in names if n.casefold() == name.casefold()]
+    if same:
+        return same[0]
+    folded: dict[str, str] = {}
+    for n in names:
+        folded.setdefault(n.casefold(), n)
+    # 0.75 keeps typos (goal_seting, anwser: 0.83 and more) and drops look-alikes (notes ~ other: 0.6)
+    match = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[match[0]] if match else None
+
+
+def did_you_mean(name: str, names: Iterable[object]) -> str:
+    """``" Did you mean 'x'?"`` for the closest of ``names`` (:func:`closest_name`), or ``""``."""
+    match = closest_name(name, names)
+    return f" Did you mean '{match}'?" if match is not None else ""
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str, hint: str) -> None:
     """Raise a one-line :class:`DataError` naming the first of ``columns`` missing from ``frame``.
 
-    ``hint`` says which option picks the column (``"Pass --id-col ..."``).
+    The message lists the table's columns and the closest to the missing one; ``hint`` says which
+    option picks the column (``"Pass --id-col ..."``).
     """
     for column in columns:
         if column not in frame.columns:
             raise DataError(
-                f"Column '{column}' not found in {source}. Columns: {list(frame.columns)}. {hint}"
+                f"Column '{column}' not found in {source}. Columns: {list(frame.columns)}."
+                f"{did_you_mean(column, frame.columns)} {hint}"
             )
 
 
@@ -272,14 +234,14 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame to CSV, XLSX or Parquet (by extension), atomically.
 
     The table is written to a temporary file beside ``path`` and renamed over it at the end, so an
-    interrupted run never leaves a partial file. In XLSX output, text that a spreadsheet would run as
-    a formula (starting with ``=``, ``+``, ``-`` or ``@``) is stored as plain text.
+    interrupted run never leaves a partial file. No text runs as a formula when the file is opened
+    in a spreadsheet, and :func:`read_table` reads it back as it was (:mod:`opm_nlp.io.formulas`).
     """
     path = Path(path)
     kind = _kind(path)
     with atomic_output(path) as tmp:
         if kind == "csv":
-            frame.to_csv(tmp, index=False, sep=_separator(path), encoding="utf-8")
+            write_csv(frame, tmp, sep=_separator(path))
         elif kind == "excel":
             write_xlsx({"data": frame}, tmp)
         else:
@@ -287,12 +249,24 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def write_csv(frame: pd.DataFrame, target: str | Path | IO[str], sep: str = ",", header: bool = True) -> None:
+    """Write ``frame`` as UTF-8 CSV to a path or to a text stream opened with ``newline=""``.
+
+    Text that a spreadsheet would run as a formula gets a leading ``'``
+    (:func:`~opm_nlp.io.formulas.escape_frame`). Rows end in CR LF (RFC 4180), so that a field
+    holding a line break, even a lone carriage return, is quoted and read back as one field.
+    Not atomic by itself: write to a path from :func:`atomic_output`.
+    """
+    escape_frame(frame).to_csv(target, index=False, sep=sep, header=header, encoding="utf-8",
+                               lineterminator="\r\n")
+
+
 def _separator(path: Path) -> str:
     return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
-    """Write DataFrames as sheets of an XLSX workbook, with formula-like text kept as text."""
+    """Write DataFrames as sheets of an XLSX workbook, with text always stored as text (:func:`add_sheet`)."""
     from openpyxl import Workbook
 
     workbook = Workbook()
@@ -303,37 +277,20 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
 
 
 def add_sheet(workbook, title: str, frame: pd.DataFrame):
-    """Append a DataFrame to an openpyxl workbook as a sheet; formula-like text is stored as text.
+    """Append a DataFrame to an openpyxl workbook as a sheet, column names as its first row.
 
-    Cells starting with ``=``, ``+``, ``-`` or ``@`` would otherwise be stored as formulas that a
-    spreadsheet runs when the file is opened.
+    Text, column names included, is stored in text cells, never as a formula a spreadsheet would run
+    (:func:`~opm_nlp.io.formulas.append_frame`); control characters XLSX cannot hold are removed,
+    with a warning.
     """
     from openpyxl.utils import get_column_letter
 
     sheet = workbook.create_sheet(title=title[:31])
-    sheet.append([str(c) for c in frame.columns])
-    for row in frame.itertuples(index=False):
-        sheet.append([_cell(v) for v in row])
-    for cell_row in sheet.iter_rows(min_row=2):
-        for cell in cell_row:
-            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
-                cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+    warn_removed_characters(append_frame(sheet, frame), sheet.title)
     for j, column in enumerate(frame.columns, start=1):
         sheet.column_dimensions[get_column_letter(j)].width = min(60, max(10, len(str(column)) + 2))
     sheet.freeze_panes = "A2"
     return sheet
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return "; ".join(map(str, value))
-    return value
 
 
 def write_json(data: object, path: str | Path) -> Path:

@@ -1,7 +1,8 @@
 """The coding model a researcher trains, saves, shares and tags with.
 
-A codebook + encoder + fitted classifier + thresholds (``coding_model``); its folder format
-(``folder``), metadata and model card (``metadata``, ``card``); the options of a training and a
+A codebook + encoder + fitted classifier + thresholds (``coding_model``); its folder format, data
+only (``folder``, with its array file ``arrays``; ``convert`` for folders of the old, pickled format),
+metadata and model card (``metadata``, ``card``); the options of a training and a
 tagging run (``options``); training from coded files, leaving out unreviewed rows (``training``,
 ``reviewed``); tagging files in chunks, resumable (``batch``, ``chunks``), or on Dask (``dask_tagging``).
 

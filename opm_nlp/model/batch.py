@@ -29,15 +29,9 @@ import pandas as pd
 
 from opm_nlp.columns import NEEDS_REVIEW_COL
 from opm_nlp.exceptions import DataError, OpmNlpError
-from opm_nlp.io.tables import (
-    _FORMULA_START,
-    _cell,
-    _kind,
-    _separator,
-    answered,
-    atomic_output,
-    row_number,
-)
+from opm_nlp.io.formulas import append_frame, warn_removed_characters
+from opm_nlp.io.paths import check_distinct
+from opm_nlp.io.tables import _kind, _separator, answered, atomic_output, row_number, write_csv
 from opm_nlp.model.chunks import pending_chunks, tag_chunk
 from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.model.dask_tagging import dask_chunks, tag_dataframe
@@ -135,6 +129,11 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
     -------
     TagSummary
 
+    Raises
+    ------
+    DataError
+        If ``out`` is the input file (by any path to it), or the input cannot be tagged.
+
     Examples
     --------
     >>> from opm_nlp.model.batch import TagOptions, tag_file
@@ -143,6 +142,7 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
     """
     input_path, out, model_dir = Path(input_path), Path(out), Path(model_dir)
     _kind(out)  # an unsupported output type fails before any work
+    check_distinct([input_path], out)
     if not input_path.is_file():
         raise DataError(f"File not found: {input_path}.")
     if model is None:
@@ -220,7 +220,7 @@ def _join_parts(parts: list[Path], out: Path) -> None:
         if kind == "csv":
             with open(tmp, "w", encoding="utf-8", newline="") as stream:
                 for i, part in enumerate(parts):
-                    pd.read_parquet(part).to_csv(stream, index=False, header=i == 0, sep=_separator(out))
+                    write_csv(pd.read_parquet(part), stream, sep=_separator(out), header=i == 0)
         elif kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -239,23 +239,14 @@ def _join_parts(parts: list[Path], out: Path) -> None:
 
 
 def _join_xlsx(parts: list[Path], path: Path) -> None:
+    from collections import Counter
+
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("data")
+    removed: Counter = Counter()
     for i, part in enumerate(parts):
-        frame = pd.read_parquet(part)
-        if i == 0:
-            sheet.append([str(c) for c in frame.columns])
-        for row in frame.itertuples(index=False):
-            cells = []
-            for value in row:
-                value = _cell(value)
-                if isinstance(value, str) and value.startswith(_FORMULA_START):
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"  # text, never a formula
-                    value = cell
-                cells.append(value)
-            sheet.append(cells)
+        removed += append_frame(sheet, pd.read_parquet(part), header=i == 0)
+    warn_removed_characters(removed, "data")
     workbook.save(path)

@@ -114,8 +114,10 @@ def render_model_card(model: CodingModel) -> str:
         "",
         "## Files",
         "",
-        "`metadata.json` (everything above, machine-readable), `classifier.joblib` (the fitted estimator; "
-        "refused on load if its sha256 differs from `metadata.json`), `codebook.yaml` (the codebook used).",
+        "`metadata.json` (everything above, machine-readable), `classifier.json` and `classifier.npz` (the "
+        "fitted estimator as data: its parameters and vocabularies, and its arrays), `codebook.yaml` (the "
+        "codebook used). Loading the folder runs no code from it: each file is parsed and checked, and one "
+        "whose sha256 differs from `metadata.json` is refused.",
         "",
     ]
     return "\n".join(lines)

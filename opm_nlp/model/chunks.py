@@ -35,7 +35,7 @@ def pending_chunks(input_path: Path, options: TagOptions, done: int, codebook: C
         ``options`` with ``carry`` resolved from the file's columns (:func:`resolve_carry`).
     """
     resolved = None
-    for index, chunk in enumerate(iter_chunks(input_path, options.chunk_size, options.encoding)):
+    for index, chunk in enumerate(iter_chunks(input_path, options.chunk_size, options.encoding, options.sheet)):
         if resolved is None:
             columns = resolve_carry(chunk.columns, options.text_col, options.id_col, options.carry, codebook)
             resolved = replace(options, carry=tuple(columns))

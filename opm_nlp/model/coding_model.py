@@ -317,19 +317,23 @@ class CodingModel:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the model to ``folder`` (replaced as a whole, atomically; see :mod:`opm_nlp.model.folder`)."""
+        """Write the model to ``folder``, a folder of data (JSON, YAML and arrays; :mod:`opm_nlp.model.folder`).
+
+        ``folder`` is replaced as a whole, atomically; it must be missing, empty or an earlier model folder
+        holding only the model's files, else a :class:`~opm_nlp.exceptions.ModelError` names what is in the way.
+        """
         from opm_nlp.model.card import render_model_card
 
         self._check_fitted()
         folder = Path(folder)
-        self.metadata["files"] = write_model_folder(folder, self.classifier, self.codebook, self.metadata,
-                                                    card=render_model_card(self))
+        self.metadata = write_model_folder(folder, self.classifier, self.codebook, self.metadata,
+                                           card=render_model_card(self))
         return folder
 
     @classmethod
     def load(cls, folder: str | Path, codebook: Codebook | None = None, backend: str | None = None,
              cache: bool = True) -> CodingModel:
-        """Load a saved model, checking its files and codebook.
+        """Load a saved model, checking its files and codebook; no code from the folder runs.
 
         Parameters
         ----------
@@ -345,9 +349,9 @@ class CodingModel:
         Raises
         ------
         ModelError
-            If a file is missing or differs from the hash recorded at save time (joblib runs code
-            when it loads, so a changed file is refused), or the codebook does not match
-            (:func:`~opm_nlp.model.folder.load_model_files`).
+            If a file is missing, differs from the hash recorded at save time or is malformed, the
+            folder is of format 1 (a pickled classifier, never loaded), or the codebook does not
+            match (:func:`~opm_nlp.model.folder.load_model_files`).
         """
         saved_codebook, metadata, classifier = load_model_files(folder, codebook)
         embedding = metadata.get("embedding") or {}

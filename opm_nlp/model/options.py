@@ -34,6 +34,8 @@ class TagOptions:
         Answer text and response id columns.
     encoding : str, optional
         Text encoding of CSV input (default: detect UTF-8, UTF-8 with BOM, cp1252).
+    sheet : str, optional
+        Worksheet of XLSX input (default: the first).
     carry : sequence of str, optional
         Columns to copy to the output (default: all other columns); kept as a tuple.
     chunk_size : int
@@ -66,6 +68,7 @@ class TagOptions:
     text_col: str
     id_col: str
     encoding: str | None = None
+    sheet: str | None = None
     carry: tuple[str, ...] | None = None
     chunk_size: int = 2000
     engine: str = "local"

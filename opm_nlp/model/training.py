@@ -48,6 +48,10 @@ class TrainingData:
         Names of the files read, in order.
     changed_labels : int
         (response, code) labels a later file changed.
+    added_answers : int
+        Answers a later file added (response ids no earlier file had).
+    recoded_answers : int
+        Answers a later file coded again (its codes replace the earlier file's, changed or not).
     notes : tuple of str
         One line per file that had rows nobody marked reviewed (left out), for the user.
     """
@@ -58,6 +62,8 @@ class TrainingData:
     sources: tuple[str, ...] = ()
     changed_labels: int = 0
     notes: tuple[str, ...] = ()
+    added_answers: int = 0
+    recoded_answers: int = 0
 
     @property
     def answers(self) -> int:
@@ -75,10 +81,11 @@ def unreviewed_note(path: str | Path, left_out: int, edited: int) -> str:
 
 
 def read_human_coded(path: str | Path, codebook: Codebook, text_col: str, id_col: str, encoding: str | None = None,
-                     format: str = "auto", code_col: str | None = None) -> tuple[pd.DataFrame, str | None]:
+                     format: str = "auto", code_col: str | None = None,
+                     sheet: str | None = None) -> tuple[pd.DataFrame, str | None]:
     """One file of coded answers with only the rows people coded or reviewed.
 
-    Parameters are those of :func:`~opm_nlp.io.tables.read_coded`. In a review file (with a
+    Parameters are those of :func:`~opm_nlp.codebook.coded.read_coded`. In a review file (with a
     ``reviewed`` column), rows not marked reviewed hold the model's suggestion and are left out
     (:func:`~opm_nlp.model.reviewed.keep_reviewed`).
 
@@ -88,15 +95,29 @@ def read_human_coded(path: str | Path, codebook: Codebook, text_col: str, id_col
         The wide coded table.
     note : str or None
         :func:`unreviewed_note` when rows were left out.
+
+    Raises
+    ------
+    DataError
+        If the file holds no coded answer with text (e.g. a review sheet with no row marked reviewed=1).
     """
-    frame = read_coded(path, codebook, text_col, id_col, encoding=encoding, format=format, code_col=code_col)
-    frame, left_out, edited = keep_reviewed(frame, codebook, str(path))
+    frame, left_out, edited = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col, sheet)
+    if not answered(frame[text_col]).any():
+        raise DataError(_no_coded_answers([path], [frame], [left_out], text_col, "to compare with"))
     return frame, unreviewed_note(path, left_out, edited) if left_out else None
+
+
+def _read_reviewed(path: str | Path, codebook: Codebook, text_col: str, id_col: str, encoding: str | None,
+                   format: str, code_col: str | None, sheet: str | None) -> tuple[pd.DataFrame, int, int]:
+    """A coded file's reviewed rows, the rows left out and, of those, the edited ones (:func:`keep_reviewed`)."""
+    frame = read_coded(path, codebook, text_col, id_col, encoding=encoding, format=format, code_col=code_col,
+                       sheet=sheet)
+    return keep_reviewed(frame, codebook, str(path))
 
 
 def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col: str | None = None,
                        id_col: str | None = None, encoding: str | None = None, format: str = "auto",
-                       code_col: str | None = None) -> TrainingData:
+                       code_col: str | None = None, sheet: str | None = None) -> TrainingData:
     """Read and combine files of coded answers for training.
 
     Parameters
@@ -108,8 +129,8 @@ def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col
         Codes the files' labels must come from.
     text_col, id_col : str
         Answer text and response id columns; required with ``paths``.
-    encoding, format, code_col
-        As for :func:`~opm_nlp.io.tables.read_coded`.
+    encoding, format, code_col, sheet
+        As for :func:`~opm_nlp.codebook.coded.read_coded`.
 
     Returns
     -------
@@ -118,20 +139,49 @@ def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col
     Raises
     ------
     DataError
-        If ``paths`` are given without ``text_col`` and ``id_col``, or a file cannot be read.
+        If ``paths`` are given without ``text_col`` and ``id_col``, a file cannot be read, or the files
+        hold no coded answer with text (e.g. a review sheet with no row marked reviewed=1).
     """
     if not paths:
         return TrainingData(None, text_col or "text", id_col)
     if text_col is None or id_col is None:
         raise DataError("The text and id columns are needed to read coded answers (--text-col, --id-col).")
-    frames, notes = [], []
+    frames, notes, left_out = [], [], []
     for path in paths:
-        frame, note = read_human_coded(path, codebook, text_col, id_col, encoding, format, code_col)
+        frame, dropped, edited = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col, sheet)
         frames.append(frame)
-        if note:
-            notes.append(note)
+        left_out.append(dropped)
+        if dropped:
+            notes.append(unreviewed_note(path, dropped, edited))
+    if not any(answered(frame[text_col]).any() for frame in frames):
+        raise DataError(_no_coded_answers(paths, frames, left_out, text_col, "to train on"))
     coded, changed = combine_coded(frames, codebook, id_col)
-    return TrainingData(coded, text_col, id_col, tuple(Path(p).name for p in paths), changed, tuple(notes))
+    seen, added, recoded = set(frames[0][id_col]), 0, 0
+    for frame in frames[1:]:
+        ids = set(frame[id_col])
+        added, recoded, seen = added + len(ids - seen), recoded + len(ids & seen), seen | ids
+    return TrainingData(coded, text_col, id_col, tuple(Path(p).name for p in paths), changed, tuple(notes),
+                        added, recoded)
+
+
+def _no_coded_answers(paths: Sequence[str | Path], frames: list[pd.DataFrame], left_out: list[int],
+                      text_col: str, purpose: str) -> str:
+    """Why files of coded answers hold none (``purpose``: 'to train on'), file by file, and what to do."""
+    reasons, fixes = [], []
+    for path, frame, dropped in zip(paths, frames, left_out):
+        if dropped and not len(frame):
+            reasons.append(f"{path}: none of its {dropped} rows is marked reviewed=1")
+            fixes.append("put 1 in 'reviewed' for the rows people have checked")
+        elif len(frame):
+            reasons.append(f"{path}: all {len(frame)} answers in '{text_col}' are empty")
+            fixes.append(f"check that '{text_col}' is the column of answers (--text-col)")
+        else:
+            reasons.append(f"{path}: no rows")
+    fixes = list(dict.fromkeys(fixes))
+    if purpose == "to train on":
+        fixes.append("leave out --data to train from the codebook alone")
+    fix = ", or ".join(fixes) or "pass a file of coded answers"
+    return f"No coded answers {purpose} ({'; '.join(reasons)}). {fix[0].upper()}{fix[1:]}."
 
 
 def train_model(codebook: Codebook, data: TrainingData, options: TrainOptions | None = None, *,

@@ -147,7 +147,7 @@ class Report:
         dict
             File name -> path written.
         """
-        from opm_nlp.io.tables import atomic_output, write_xlsx
+        from opm_nlp.io.tables import atomic_output, write_csv, write_xlsx
 
         page = self.to_html()
         sheets = self.sheets()
@@ -162,7 +162,7 @@ class Report:
                 temporary = {name: stack.enter_context(atomic_output(out_dir / name)) for name in REPORT_FILES}
                 temporary["report.html"].write_text(page, encoding="utf-8")
                 write_xlsx(sheets, temporary["report.xlsx"])
-                frequencies.to_csv(temporary["theme_frequencies.csv"], index=False, encoding="utf-8")
+                write_csv(frequencies, temporary["theme_frequencies.csv"])
         except BaseException:
             if created and not any(out_dir.iterdir()):
                 out_dir.rmdir()

@@ -4,6 +4,9 @@ Each function takes a DataFrame made by :mod:`opm_nlp.report.tables` (or :mod:`o
 :class:`matplotlib.figure.Figure`, built without pyplot, so nothing here touches a display or global
 state. :func:`figure_to_svg` turns a figure into SVG text to inline in a self-contained HTML page.
 
+Every text drawn (code labels, group and wave values, item names, titles) is plain text: a ``$`` is
+escaped by :func:`plain_text`, so ``$x$`` is not typeset as a formula and an odd ``$`` cannot stop a chart.
+
 Examples
 --------
 >>> from opm_nlp.report.tables import frequency_table
@@ -49,8 +52,19 @@ def code_colors(codebook: Codebook | None, code_ids: list[str]) -> list[str]:
     return colors
 
 
+def plain_text(text: object) -> str:
+    """``text`` as matplotlib draws it literally: each ``$`` escaped, so no part is read as mathtext.
+
+    Matplotlib typesets text between two unescaped ``$`` as a formula ("$x$" comes out as an italic x)
+    and stops with a ParseException on text such as "Grant $$ office"; ``\\$`` is its escape for a
+    literal dollar sign.
+    """
+    return str(text).replace("$", "\\$")
+
+
 def _wrap(label: str, width: int = 28) -> str:
-    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+    """``label`` wrapped to lines of ``width`` characters, as plain text."""
+    return plain_text("\n".join(textwrap.wrap(str(label), width)) or str(label))
 
 
 def _errors(frame: pd.DataFrame, value: str = "pct_of_answered") -> np.ndarray:
@@ -90,7 +104,7 @@ def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None
     ax.set_yticks(y, [_wrap(v) for v in frequencies["label"]], fontsize=9)
     ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
     ax.set_xlim(0, min(100, max(10.0, float(np.nanmax(upper, initial=0)) * 1.15 + 5)))
-    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_title(plain_text(title), loc="left", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -119,21 +133,23 @@ def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
     fig = _figure(8.5, max(3.0, len(codes) * (0.32 + 0.1 * len(groups))) + 1.4)
     ax = fig.add_subplot()
     base = np.arange(len(codes))[::-1].astype(float)
+    handles, names = [], []
     for k, group in enumerate(groups):
         part = long[long[by] == group].set_index("code").reindex(codes)
         offset = band / 2 - step * (k + 0.5)
-        ax.errorbar(part["pct_of_answered"].to_numpy(float), base + offset, xerr=_errors(part), fmt="o",
-                    markersize=4, capsize=2, elinewidth=1, color=PALETTE[k % len(PALETTE)],
-                    label=f"{group} (n={int(part['answered'].iloc[0]) if len(part) else 0})")
+        handles.append(ax.errorbar(part["pct_of_answered"].to_numpy(float), base + offset, xerr=_errors(part),
+                                   fmt="o", markersize=4, capsize=2, elinewidth=1, color=PALETTE[k % len(PALETTE)]))
+        names.append(plain_text(f"{group} (n={int(part['answered'].iloc[0]) if len(part) else 0})"))
     for y in base[:-1]:
         ax.axhline(y - 0.5, color="#dddddd", linewidth=0.6)
     ax.set_yticks(base, [_wrap(labels[c]) for c in codes], fontsize=9)
     ax.set_ylim(-0.6, len(codes) - 0.4)
     ax.set_xlim(left=0)
     ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
-    ax.set_title(title or f"Themes by {by}", loc="left", fontsize=11)
-    fig.legend(title=by, fontsize=8, title_fontsize=9, loc="outside lower center", ncols=min(3, len(groups)),
-               frameon=False)
+    ax.set_title(plain_text(title or f"Themes by {by}"), loc="left", fontsize=11)
+    # Handles and names given explicitly: matplotlib would leave out a group whose name starts with "_".
+    fig.legend(handles, names, title=plain_text(by), fontsize=8, title_fontsize=9, loc="outside lower center",
+               ncols=min(3, len(groups)), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -169,10 +185,10 @@ def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = N
     for ax in list(axes.flat)[len(codes):]:
         ax.set_visible(False)
     for ax in axes[-1]:
-        ax.set_xticks(x, [str(w) for w in waves], fontsize=8, rotation=45 if len(waves) > 4 else 0)
+        ax.set_xticks(x, [plain_text(w) for w in waves], fontsize=8, rotation=45 if len(waves) > 4 else 0)
     for ax in axes[:, 0]:
         ax.set_ylabel("% answered", fontsize=8)
-    fig.suptitle(title or f"Themes by {wave} ({_INTERVAL} shaded)", x=0.01, ha="left", fontsize=11)
+    fig.suptitle(plain_text(title or f"Themes by {wave} ({_INTERVAL} shaded)"), x=0.01, ha="left", fontsize=11)
     return fig
 
 
@@ -205,11 +221,11 @@ def plot_cooccurrence(matrix: pd.DataFrame, codebook: Codebook | None = None,
             dark = i != j and counts[i, j] > 0.6 * vmax
             ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
                     color="white" if dark else "#222222", style="italic" if i == j else "normal")
-    ax.set_xticks(range(n), [textwrap.shorten(v, 24, placeholder="…") for v in labels], rotation=50, ha="right",
-                  fontsize=8)
+    ax.set_xticks(range(n), [plain_text(textwrap.shorten(v, 24, placeholder="…")) for v in labels], rotation=50,
+                  ha="right", fontsize=8)
     ax.set_yticks(range(n), [_wrap(v, 26) for v in labels], fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.6, label="respondents with both")
-    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_title(plain_text(title), loc="left", fontsize=11)
     return fig
 
 
@@ -232,7 +248,7 @@ def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and af
     ax.set_yticks(y, [_wrap(f"{item} (n={int(k)})", 34) for item, k in zip(prepost.index, prepost["n"])], fontsize=9)
     ax.set_xlabel("mean rating")
     ax.legend(frameon=False, fontsize=8, loc="lower right")
-    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_title(plain_text(title), loc="left", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 

@@ -33,6 +33,7 @@ import yaml
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError, SpecError
+from opm_nlp.io.strict_yaml import load_yaml
 from opm_nlp.io.tables import parse_numbers, row_number
 
 SPEC_KEYS = ("items", "scale")
@@ -86,7 +87,7 @@ def load_prepost_spec(path: str | Path) -> PrePostSpec:
 def parse_prepost_spec(text: str, source: str = "pre/post spec") -> PrePostSpec:
     """Parse and validate pre/post spec YAML text (see the module docstring for the layout)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -1,8 +1,10 @@
 """The connection to a Label Studio server: checking its address and key, and every request made.
 
 Only the server the user names is contacted, redirects are not followed, and the API key goes in a
-request header and nowhere else (never in a message or log). Errors of the Label Studio SDK and the
-network become one-line :class:`~opm_nlp.exceptions.ServerError` messages saying what to fix.
+request header and nowhere else: it is stripped of surrounding whitespace, refused before any request
+if it holds a character a header cannot carry, and removed in every form (as typed, escaped, URL-encoded)
+from any message. Errors of the Label Studio SDK and the network become one-line
+:class:`~opm_nlp.exceptions.ServerError` messages saying what to fix.
 
 Examples
 --------
@@ -13,10 +15,12 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from opm_nlp.exceptions import ReviewError, ServerError
 from opm_nlp.review.labelstudio_config import DATA_ID
@@ -25,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 URL_ENV = "LABEL_STUDIO_URL"
 KEY_ENV = "LABEL_STUDIO_API_KEY"
+# Label Studio tokens (40 hex digits, or a JWT) are visible ASCII; anything else cannot go in a header.
+_TOKEN_CHAR = re.compile(r"[!-~]")
+# Runs of visible characters this long inside a key are redacted on their own, whatever escaping
+# surrounds them in a message (a repr of a repr, a log record of an exception).
+_MIN_PIECE = 4
 
 
 def check_url(url: str | None) -> str:
@@ -38,7 +47,53 @@ def check_url(url: str | None) -> str:
     if parts.query or parts.fragment:
         raise ServerError(f"Label Studio URL must be the server's address only (no ?query or #fragment); "
                           f"found {url!r}.")
+    if "@" in parts.netloc:  # credentials in the URL would be printed with it in every message
+        raise ServerError(f"Label Studio URL must not hold a user name or password (user:secret@host); give "
+                          f"only the address, e.g. http://localhost:8080, and the token in {KEY_ENV}.")
     return url.strip().rstrip("/")
+
+
+def check_api_key(api_key: str | None) -> str:
+    """Return the API key without surrounding whitespace, refusing one a request header cannot carry.
+
+    A key read from a file with Windows line endings ends in ``\\r\\n``; stripped, it works. A key with
+    a character inside that no token holds (a space, a line break, a non-ASCII letter) is refused here,
+    before any request, naming the position but never the key.
+    """
+    key = (api_key or "").strip()
+    if not key:
+        raise ServerError(f"No Label Studio API key: set {KEY_ENV} to your access token "
+                          f"(Label Studio: Account & Settings).")
+    bad = next((i for i, char in enumerate(key) if not _TOKEN_CHAR.fullmatch(char)), None)
+    if bad is not None:
+        kind = "a space or line break" if key[bad].isspace() else "a character no token holds"
+        raise ServerError(f"The API key in {KEY_ENV} / --api-key has {kind} at position {bad + 1} of {len(key)}; "
+                          f"copy the access token again from Label Studio (Account & Settings).")
+    return key
+
+
+def key_forms(api_key: str) -> list[str]:
+    """Every form in which a message could carry ``api_key``, longest first.
+
+    The key as given and stripped; each as Python writes it inside a str or bytes repr, as JSON writes
+    it, and URL-encoded; and each run of at least four visible characters of it on its own.
+    """
+    keys = {api_key, api_key.strip()}
+    forms = set(keys)
+    for key in keys:
+        forms |= {repr(key)[1:-1], repr(key.encode("utf-8", "backslashreplace"))[2:-1], json.dumps(key)[1:-1],
+                  quote(key, safe=""), quote_plus(key, safe="")}
+        forms |= {piece for piece in re.findall(r"[!-~]+", key) if len(piece) >= _MIN_PIECE}
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def redact(text: str, api_key: str | None) -> str:
+    """``text`` with every form of ``api_key`` (see :func:`key_forms`) replaced by ``***``."""
+    if not api_key:
+        return text
+    for form in key_forms(api_key):
+        text = text.replace(form, "***")
+    return text
 
 
 def _is_local(url: str) -> bool:
@@ -65,7 +120,7 @@ class LabelStudioServer:
         self._api_key = api_key
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text, self._api_key)
 
     def call(self, what: str, func: Callable, *args, **kwargs):
         """Run ``func(*args, **kwargs)`` (an SDK call described by ``what``), translating errors."""
@@ -100,7 +155,7 @@ class LabelStudioServer:
         if isinstance(body, dict):
             detail = body.get("validation_errors") or body.get("detail") or body
         else:
-            detail = str(body)[:200]
+            detail = self._redact(str(body))[:200]  # redacted before cutting, so no part of the key is left
         return f"Label Studio at {self.url} answered HTTP {status} to {what}: {detail}."
 
     # -- projects --------------------------------------------------------------------------------
@@ -151,9 +206,7 @@ def connect(url: str | None, api_key: str | None, timeout: float = 30.0) -> Labe
         If the URL is malformed, the server cannot be reached, or it refuses the key.
     """
     url = check_url(url)
-    if not api_key:
-        raise ServerError(f"No Label Studio API key: set {KEY_ENV} to your access token "
-                          f"(Label Studio: Account & Settings).")
+    api_key = check_api_key(api_key)
     if url.startswith("http://") and not _is_local(url):
         logger.warning("sending the API key to %s over plain http; use https for a remote server", url)
     from label_studio_sdk import LabelStudio
@@ -164,8 +217,8 @@ def connect(url: str | None, api_key: str | None, timeout: float = 30.0) -> Labe
         client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout, follow_redirects=False,
                              max_retries=1)
     except ApiError as exc:  # the SDK checks a JWT's expiry before any request
-        raise ServerError(f"The API key in {KEY_ENV} is not usable: "
-                          f"{exc.body.get('detail') if isinstance(exc.body, dict) else 'invalid'}") from None
+        detail = exc.body.get("detail") if isinstance(exc.body, dict) else "invalid"
+        raise ServerError(redact(f"The API key in {KEY_ENV} is not usable: {detail}", api_key)) from None
     server = LabelStudioServer(client, url, api_key)
     server.call("checking the API key", client.users.whoami)
     return server
