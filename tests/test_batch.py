@@ -6,6 +6,7 @@ import sys
 import time
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,7 +17,7 @@ from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.model.dask_tagging import tag_dataframe
 from opm_nlp.model.options import TagOptions
 
-from .conftest import CODED, NEW_WAVE
+from .conftest import CODED, NEW_WAVE, ROOT
 
 COLS = ("answer", "response_id")
 
@@ -205,6 +206,40 @@ def test_tag_options_round_trip_through_the_resume_record(tmp_path, trained_dir,
 def test_tag_options_out_of_range_are_clear_errors(changed, message):
     with pytest.raises(DataError, match=message):
         TagOptions(*COLS, **changed)
+
+
+SHIPPED = ROOT / "models" / "opm_default"
+
+
+def test_an_answer_gets_the_same_scores_in_any_file_chunk_cache_or_engine(tmp_path):
+    """The illustrative wave tagged with the shipped model in one file, in 20-row files, with a cold and
+    a warm embedding cache, and with the dask engine: byte-identical output, bitwise-identical scores."""
+    def tag(source, out, **options):
+        model = CodingModel.load(SHIPPED, cache=options.get("cache", True))
+        tag_file(SHIPPED, source, out, TagOptions(*COLS, progress=False, **options), model=model)
+        return read_csv(out), model.embedder.encoded_count
+
+    whole, _ = tag(NEW_WAVE, tmp_path / "whole.csv", cache=False)
+    wave = read_csv(NEW_WAVE)
+    parts = []
+    for start in range(0, len(wave), 20):
+        wave.iloc[start:start + 20].to_csv(tmp_path / f"rows{start}.csv", index=False)
+        parts.append(tag(tmp_path / f"rows{start}.csv", tmp_path / f"tagged{start}.csv")[0])  # fills the cache
+    warm, encoded = tag(NEW_WAVE, tmp_path / "warm.csv", chunk_size=40)
+    assert encoded == 0  # every answer and sentence came from the cache the 20-row files filled
+    dask, _ = tag(NEW_WAVE, tmp_path / "dask.csv", cache=False, chunk_size=60, engine="dask")
+    for other in (pd.concat(parts, ignore_index=True), warm, dask):
+        pd.testing.assert_frame_equal(other, whole)
+    assert (tmp_path / "warm.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+    # the unrounded scores, bitwise: all answers at once, 20 at a time, and one alone
+    texts = read_responses(NEW_WAVE, *COLS)["answer"].tolist()
+    texts = [t for t in texts if t.strip()]
+    at_once = CodingModel.load(SHIPPED, cache=False).predict_proba(texts)
+    by_twenty = np.concatenate([CodingModel.load(SHIPPED, cache=False).predict_proba(texts[i:i + 20])
+                                for i in range(0, len(texts), 20)])
+    alone = CodingModel.load(SHIPPED, cache=False).predict_proba(texts[1:2])
+    assert np.array_equal(at_once, by_twenty) and np.array_equal(at_once[1:2], alone)
 
 
 def test_tag_file_reads_the_sheet_of_its_options_and_records_it(tmp_path, trained_dir, reference, monkeypatch):

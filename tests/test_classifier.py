@@ -213,11 +213,11 @@ def test_refitting_forgets_the_words_remembered_from_the_last_vocabulary():
 
 
 class _Linear:
-    def __init__(self, w):
-        self.w = np.asarray(w, dtype=float)
+    """A fitted binary linear model, as scikit-learn's: weights and intercept."""
 
-    def decision_function(self, X):
-        return np.asarray(X) @ self.w
+    def __init__(self, w):
+        self.coef_ = np.asarray([w], dtype=float)
+        self.intercept_ = np.zeros(1)
 
 
 def test_best_sentence_scores_answers_of_several_sentences_by_their_best():
@@ -229,6 +229,24 @@ def test_best_sentence_scores_answers_of_several_sentences_by_their_best():
     rows = np.array([False, True, False, False, True])  # a fold: answers 1 and 4 only
     assert best_sentence(model, answers[rows], S, owner, rows=rows).tolist() == [0.9, 3.0]
     assert best_sentence(model, answers, S[:0], owner[:0]).tolist() == answers.tolist()
+
+
+def test_linear_scores_of_an_answer_do_not_depend_on_the_rows_beside_it():
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from opm_nlp.classify.rowwise import linear_scores, probability
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(97, 1152))
+    model = LogisticRegression(max_iter=500).fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+    at_once = linear_scores(model, X)
+    assert np.array_equal(at_once, np.concatenate([linear_scores(model, X[i:i + 7]) for i in range(0, 97, 7)]))
+    assert np.array_equal(at_once[5:6], linear_scores(model, X[5:6]))
+    np.testing.assert_allclose(at_once, model.decision_function(X), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(probability(model, X), model.predict_proba(X)[:, 1], rtol=1e-10, atol=1e-12)
+    sparse = sp.csr_matrix(np.where(np.abs(X) > 1.5, X, 0))
+    np.testing.assert_allclose(linear_scores(model, sparse), model.decision_function(sparse), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("sentences", [True, False])

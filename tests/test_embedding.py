@@ -55,6 +55,51 @@ def test_a_new_export_recipe_changes_the_onnx_cache_keys(monkeypatch):
     assert int8.cache_key_base() != before[2]
 
 
+def test_a_new_run_recipe_changes_every_embedding_cache_key_but_not_the_export(monkeypatch):
+    embedders = [Embedder(backend=b) for b in embedding.BACKENDS]
+    before = [e.cache_key for e in embedders]
+    export = embedders[-1].cache_key_base()
+    monkeypatch.setattr(embedding, "RUN_RECIPE", embedding.RUN_RECIPE + 1)
+    assert all(e.cache_key != key for e, key in zip(embedders, before))
+    assert embedders[-1].cache_key_base() == export  # the export is the same network: it is reused
+
+
+#: Answers of many lengths (so a batch would pad most of them), several with the same number of tokens.
+VARIED = [" ".join(["Meet every week", "set goals together", "write a plan and revisit it",
+                    "listen before advising, then ask what they need from me"][:k % 4 + 1]) + f" (note {k})."
+          for k in range(24)] + ["ok", "no", "More structure.", "Less talking, more listening!"]
+
+
+def _pieces(embedder_args, texts, size):
+    return np.concatenate([Embedder(**embedder_args).encode(texts[i:i + size]) for i in range(0, len(texts), size)])
+
+
+@pytest.mark.parametrize("backend", embedding.BACKENDS)
+def test_an_answer_gets_the_same_vector_whatever_is_embedded_with_it(backend):
+    args = dict(backend=backend, cache=False, layers=3)
+    together = Embedder(**args).encode(VARIED)
+    assert np.array_equal(together, Embedder(**args, threads=1).encode(VARIED[::-1])[::-1])
+    assert np.array_equal(together, _pieces(args, VARIED, 5))
+    assert np.array_equal(together[:6], _pieces(args, VARIED[:6], 1))  # each answer alone
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_torch_vectors_do_not_depend_on_the_thread_count(layers):
+    """Dask's workers run with OMP_NUM_THREADS=1: the same answers must get the same vectors there."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        vectors = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            vectors.append(Embedder(backend="torch", cache=False, layers=layers).encode(VARIED))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(*vectors)
+    assert torch.get_num_threads() == before  # embedding leaves the process's setting alone
+
+
 def test_disk_cache_skips_the_encoder_and_is_private(reference):
     first = Embedder(backend="torch")
     first.encode(TEXTS)

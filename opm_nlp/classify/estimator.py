@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from opm_nlp.classify.features import ngram_vectorizers, transform
+from opm_nlp.classify.rowwise import linear_scores, probability
 from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
                                        stratified_folds)
 from opm_nlp.exceptions import DataError
@@ -362,14 +363,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         sentences = self._sentences(texts, contexts) if getattr(self, "sentence_view_", False) else None
         views = {}
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
-            scores = embedding.decision_function(X_embedding)
-            views[j] = np.column_stack([lexical.decision_function(X_lexical), scores]
+            scores = linear_scores(embedding, X_embedding)  # row by row: an answer's score, whatever the batch
+            views[j] = np.column_stack([linear_scores(lexical, X_lexical), scores]
                                        + ([] if sentences is None else [best_sentence(embedding, scores, *sentences)])
                                        + ([] if fine_tuned is None else [fine_tuned[:, j]]))
-            out[:, j] = stacker.predict_proba(views[j])[:, 1]
+            out[:, j] = probability(stacker, views[j])
         others = others_probability(out)
         for j, (*_, second) in ((j, head) for j, head in self.heads_.items() if len(head) == 4):
-            out[:, j] = second.predict_proba(np.column_stack([views[j], others[:, j]]))[:, 1]
+            out[:, j] = probability(second, np.column_stack([views[j], others[:, j]]))
         return out
 
     def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:

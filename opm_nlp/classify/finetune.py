@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from opm_nlp.classify.rowwise import row_products
 from opm_nlp.exceptions import ModelError
 
 logger = logging.getLogger(__name__)
@@ -206,25 +207,27 @@ class FineTunedHead:
             finally:
                 embedder.forget()  # memory stays flat on long runs; the disk cache keeps the vectors
         weight, bias = self.head_
-        return (pooled * self.SCALE @ weight.T + bias).reshape(len(texts), self.n_codes_)
+        return (row_products(pooled * self.SCALE, weight) + bias).reshape(len(texts), self.n_codes_)
 
-    def _torch_embeddings(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def _torch_embeddings(self, texts: list[str]) -> np.ndarray:
         import torch
 
         from opm_nlp.embedding.folder import max_seq_length
-        from opm_nlp.embedding.onnx import in_input_order
+        from opm_nlp.embedding.runner import default_threads, each_alone, one_torch_thread
 
         tokenizer, network = self._load()
         max_length = max_seq_length(check_model(self.model))
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        chunks = []
-        with torch.no_grad():
-            for start in range(0, len(texts), batch_size):
-                rows = order[start:start + batch_size]
-                inputs = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
-                                   return_tensors="pt")
-                chunks.append(_mean_normalised(network(**inputs).last_hidden_state, inputs["attention_mask"]).numpy())
-        return in_input_order(chunks, order).reshape(len(texts), -1)
+
+        def embed(inputs) -> np.ndarray:
+            with torch.no_grad():
+                return _mean_normalised(network(**inputs).last_hidden_state, inputs["attention_mask"]).numpy()[0]
+
+        # each answer alone, on one thread, as the embedding runner does: its vector whatever the batch
+        inputs = [tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt") for text in texts]
+        if not inputs:
+            return np.zeros((0, self.head_[0].shape[1]), np.float32)
+        with one_torch_thread():
+            return each_alone(inputs, embed, default_threads(), None)
 
     @functools.cached_property
     def weights_sha256(self) -> str:

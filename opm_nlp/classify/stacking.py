@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from opm_nlp.classify.rowwise import linear_scores
+
 
 def best_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
     """The score threshold that maximises F1 of ``scores >= threshold`` against ``y``.
@@ -107,7 +109,7 @@ def best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.nda
         S, owner = S[keep], (np.cumsum(rows) - 1)[owner[keep]]  # answer row -> its place among the rows
     if len(owner):
         best = np.full(len(out), -np.inf)
-        np.maximum.at(best, owner, model.decision_function(S))
+        np.maximum.at(best, owner, linear_scores(model, S))
         several = np.isfinite(best)
         out[several] = best[several]
     return out

@@ -11,6 +11,10 @@ Backends:
 - ``onnx-int8``: that export with dynamically quantised int8 weights: about twice as fast on CPU,
   embeddings within ~0.99 cosine of the torch ones.
 
+Each answer goes through the network alone, on one thread (:mod:`opm_nlp.embedding.runner`), so an
+answer's vector is bitwise the same whatever other answers are embedded with it, in whatever order,
+chunk size or engine: the same answer, model, backend and machine give the same scores.
+
 With ``layers=k`` (k > 1) an answer is described by the mean-pooled token states of the network's last
 k layers, each L2-normalised, side by side (the first block is the sentence embedding): the lower
 layers keep more of the wording, the top one more of the meaning, and classifiers learn from both.
@@ -19,15 +23,15 @@ Embeddings are cached on disk (SQLite, keyed by model, weights, backend and the 
 the texts themselves are not stored), so re-tagging or re-training the same answers skips the encoder.
 The cache lives in ``$OPM_NLP_CACHE_DIR`` or ``~/.cache/opm-nlp``; pass ``cache=False`` to turn it off.
 
-Model folders are resolved in :mod:`opm_nlp.embedding.folder`, the ONNX export and the layer encoders
-live in :mod:`opm_nlp.embedding.onnx`, the disk cache in :mod:`opm_nlp.embedding.cache`.
+Model folders are resolved in :mod:`opm_nlp.embedding.folder`, the ONNX export lives in
+:mod:`opm_nlp.embedding.onnx`, the encoders that run it (or torch) in :mod:`opm_nlp.embedding.runner`,
+the disk cache in :mod:`opm_nlp.embedding.cache`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 
@@ -36,7 +40,8 @@ import numpy as np
 from opm_nlp.embedding.cache import EmbeddingCache, cache_root
 from opm_nlp.embedding.folder import (layer_count, max_seq_length, mean_pooling, quiet_hf, resolve_model_path,
                                       weights_hash)
-from opm_nlp.embedding.onnx import ONNX_RECIPE, OnnxEncoder, TorchLayersEncoder, export_onnx
+from opm_nlp.embedding.onnx import ONNX_RECIPE, export_onnx
+from opm_nlp.embedding.runner import QUIET_UP_TO, OnnxEncoder, TorchEncoder, default_threads
 from opm_nlp.exceptions import ModelError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,10 @@ DEFAULT_BACKEND = "onnx-int8"
 #: (5-fold CV on train, docs/benchmarks.md) the last three layers of MiniLM gave macro-F1 0.576 against
 #: 0.559 for the sentence embedding alone; all six, or every other layer, gained less.
 DEFAULT_LAYERS = 3
+#: How answers go through the network, part of every embedding cache key (all backends): bump it when
+#: that changes the vectors, so embeddings computed another way are never reused.
+#: 2: each answer alone, unpadded, on one thread (:mod:`opm_nlp.embedding.runner`).
+RUN_RECIPE = 2
 _LOADED: dict[tuple[str, str, int], object] = {}  # one loaded encoder per (target, backend, layers)
 
 
@@ -64,8 +73,9 @@ class Embedder:
         A sentence-transformers model folder or cached name; default all-MiniLM-L6-v2 (packaged).
     backend : {'onnx-int8', 'onnx', 'torch'}
         How to run the network (see the module docstring); default onnx-int8.
-    batch_size : int
-        Texts per forward pass (32-64 is fastest on CPU).
+    threads : int, optional
+        Answers embedded at once, each on its own thread; default: the CPUs this process may use. The
+        vectors do not depend on it.
     cache : bool
         Keep embeddings in the on-disk cache (:func:`cache_root`).
     show_progress : bool or str
@@ -82,7 +92,7 @@ class Embedder:
     (1, 384)
     """
 
-    def __init__(self, model: str | None = None, backend: str = DEFAULT_BACKEND, batch_size: int = 64,
+    def __init__(self, model: str | None = None, backend: str = DEFAULT_BACKEND, threads: int | None = None,
                  cache: bool = True, show_progress: bool | str = False, layers: int = 1):
         if backend not in BACKENDS:
             raise ModelError(f"Unknown embedding backend '{backend}'. Use one of {list(BACKENDS)}.")
@@ -90,7 +100,7 @@ class Embedder:
             raise ModelError(f"The number of embedding layers must be a whole number >= 1; got {layers!r}.")
         self.model = model
         self.backend = backend
-        self.batch_size = batch_size
+        self.threads = default_threads() if threads is None else max(1, int(threads))
         self.cache = cache
         self.show_progress = show_progress
         self.layers = layers
@@ -119,8 +129,9 @@ class Embedder:
 
     @property
     def cache_key(self) -> str:
-        """Identifies model, weights, backend and layers: embeddings are only shared when all match."""
-        raw = f"{self.model_id}|{self.weights_sha256 or ''}|{self.backend}"
+        """Identifies model, weights, backend, layers and how answers are run (:data:`RUN_RECIPE`):
+        embeddings are only shared when all match."""
+        raw = f"{self.model_id}|{self.weights_sha256 or ''}|{self.backend}|run{RUN_RECIPE}"
         if self.backend != "torch":
             raw += f"|recipe{ONNX_RECIPE}"
         if self.layers > 1:
@@ -151,7 +162,7 @@ class Embedder:
                 f"Cannot load embedding model '{self.model_id}' offline: {str(exc).splitlines()[0]} "
                 f"Pass --embedding-model with a local sentence-transformers folder."
             ) from None
-        return model if self.layers == 1 else TorchLayersEncoder(model, self.layers)
+        return TorchEncoder(model, self.layers)
 
     def _check_layers(self) -> None:
         """Several layers need a local mean-pooling model with at least that many layers."""
@@ -178,7 +189,7 @@ class Embedder:
         onnx_path = export_onnx(self.path, self.cache_key_base(), quantize=self.backend == "onnx-int8",
                                 layers=self.layers)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = 1  # answers run side by side instead (see opm_nlp.embedding.runner)
         options.log_severity_level = 3
         session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
@@ -210,12 +221,9 @@ class Embedder:
         encoder = self._load()
         self.encoded_count += len(texts)
         label = None
-        if self.show_progress and len(texts) > self.batch_size:
+        if self.show_progress and len(texts) > QUIET_UP_TO:
             label = self.show_progress if isinstance(self.show_progress, str) else "embedding"
-        if self.backend == "torch" and self.layers == 1:
-            return encoder.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=label is not None)
-        return encoder.encode(texts, batch_size=self.batch_size, progress=label)
+        return encoder.encode(texts, threads=self.threads, progress=label)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts; returns a float32 array of shape (len(texts), dimension)."""

@@ -1,12 +1,10 @@
-"""Running the embedding network outside sentence-transformers: its ONNX export, and layer encoders.
+"""The embedding network's ONNX export.
 
 :func:`export_onnx` exports a model folder's network to ONNX once (cached under
 ``cache_root()/onnx/<key>/``), fuses its attention, LayerNorm and GELU subgraphs (:func:`_fuse`) and,
-for the int8 backend, quantises its weights. :class:`OnnxEncoder` runs such an export with
-onnxruntime and tokenizers; :class:`TorchLayersEncoder` runs the network in PyTorch when answers are
-described by several layers. Both batch answers of similar length, mean-pool each layer's token states
-over the real tokens and L2-normalise them, as sentence-transformers does, and give the vectors back in
-input order (:func:`in_input_order`). torch, transformers and onnxruntime are imported only when used.
+for the int8 backend, quantises its weights (dynamically: each run scales its activations itself, so
+:mod:`opm_nlp.embedding.runner` runs every answer alone). torch, transformers and onnxruntime are
+imported only when used.
 """
 
 from __future__ import annotations
@@ -35,122 +33,6 @@ def _check_mean_pooling(folder: Path) -> None:
     if not mean_pooling(folder):
         raise ModelError(f"The onnx backends support mean-pooling models only; {folder} uses another "
                          f"pooling. Use --backend torch.")
-
-
-def in_input_order(chunks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """Vectors computed in ``order`` (batch after batch), put back in the order of the input."""
-    if not chunks:
-        return np.zeros((len(order), 0), dtype=np.float32)
-    stacked = np.concatenate(chunks)
-    out = np.empty_like(stacked)
-    out[order] = stacked
-    return out
-
-
-def _pool(states: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
-    """Mean-pool each layer's token states over the real tokens, L2-normalise, and put them side by side."""
-    weights = mask[:, :, None].astype(np.float32)
-    count = np.clip(weights.sum(axis=1), 1e-9, None)
-    blocks = []
-    for hidden in states:
-        pooled = (hidden * weights).sum(axis=1) / count
-        blocks.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
-    return np.concatenate(blocks, axis=1)
-
-
-class TorchLayersEncoder:
-    """The last layers of a sentence-transformers model, mean-pooled (as :func:`_pool`), on PyTorch.
-
-    Parameters
-    ----------
-    model : SentenceTransformer
-        The loaded model.
-    layers : int
-        How many of its last layers describe each text, the top one first.
-    """
-
-    def __init__(self, model, layers: int):
-        self.model = model
-        self.layers = layers
-
-    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
-        """Embed ``texts``, shape (len(texts), layers x dimension); ``progress`` labels a progress bar."""
-        import torch
-        from tqdm.auto import tqdm
-
-        transformer = self.model[0].auto_model
-        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize  # renamed in v6
-        order = np.argsort([len(t) for t in texts], kind="stable")  # less padding per batch
-        chunks = []
-        with torch.no_grad(), tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
-            for start in range(0, len(texts), batch_size):
-                rows = order[start:start + batch_size]
-                features = tokenize([texts[i] for i in rows])
-                inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-                states = transformer(**inputs, output_hidden_states=True).hidden_states
-                chunks.append(_pool([s.numpy() for s in states[::-1][:self.layers]],
-                                    features["attention_mask"].numpy()))
-                bar.update(len(rows))
-        return in_input_order(chunks, order)
-
-
-class OnnxEncoder:
-    """Mean-pooled, L2-normalised embeddings from an ONNX transformer (as sentence-transformers does);
-    with several outputs (the last layers), each pooled and normalised, side by side.
-
-    Parameters
-    ----------
-    session : onnxruntime.InferenceSession
-        The export of :func:`export_onnx`, loaded.
-    tokenizer : tokenizers.Tokenizer
-        The model's tokenizer, truncating to the model's length and not padding.
-    """
-
-    def __init__(self, session, tokenizer):
-        self.session = session
-        self.tokenizer = tokenizer
-        self.inputs = {i.name for i in session.get_inputs()}
-
-    #: Most tokens (answers x padded length) in one forward pass: long answers go in smaller batches,
-    #: so the attention buffers, and the peak memory onnxruntime keeps, do not depend on the input.
-    #: 2,048 rather than 4,096 took the peak RSS of tagging 49,000 answers from 1.22 to 1.12 times that
-    #: of 2,000 answers, at the same speed.
-    max_tokens = 2048
-
-    def _batches(self, lengths: np.ndarray, order: np.ndarray, batch_size: int):
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            # sorted by length, so the last answer of a batch is its longest
-            while (stop < len(order) and stop - start < batch_size
-                   and (stop - start + 1) * lengths[order[stop]] <= self.max_tokens):
-                stop += 1
-            yield order[start:stop]
-            start = stop
-
-    def encode(self, texts: list[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
-        """Embed ``texts``, shape (len(texts), outputs x dimension); ``progress`` labels a progress bar."""
-        from tqdm.auto import tqdm
-
-        encodings = self.tokenizer.encode_batch(texts)
-        lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(lengths, kind="stable")  # less padding per batch
-        chunks = []
-        with tqdm(total=len(texts), desc=progress, unit="answer", disable=progress is None) as bar:
-            for rows in self._batches(lengths, order, batch_size):
-                batch = [encodings[i] for i in rows]
-                width = max(len(e.ids) for e in batch)
-                ids = np.zeros((len(batch), width), dtype=np.int64)
-                mask = np.zeros_like(ids)
-                types = np.zeros_like(ids)
-                for row, encoding in enumerate(batch):
-                    n = len(encoding.ids)
-                    ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
-                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-                states = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
-                chunks.append(_pool(states, mask))
-                bar.update(len(rows))
-        return in_input_order(chunks, order)
 
 
 def export_onnx(folder: Path, key: str, quantize: bool = False, layers: int = 1) -> Path:
