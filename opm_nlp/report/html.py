@@ -159,8 +159,9 @@ them, "% of all" by every respondent in the file.</li>
 cover sampling error only: where answers carry model suggestions, the model's coding errors come on top.</li>
 <li>"Coded by a person" means the answer comes from a coded file (no model scores) or has <code>reviewed</code> = 1;
 other answers carry only the model's suggestions.</li>
-<li>Example answers are chosen by confidence and kept varied: an answer sharing more than half its words with a quote
-already chosen is skipped.</li>
+<li>Example answers coded by a person come first, then answers with model suggestions only, highest score first. Each
+answer illustrates one theme at most; non-answers ("None", "n/a", "-", very short answers) are never quoted, and an
+answer sharing more than half its words with a quote already chosen is skipped.</li>
 </ul>
 </body>
 </html>
