@@ -115,7 +115,8 @@ class Report:
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
         for column in self.by:
-            add(self.group_tables[column], f"Themes by {column}: % of answered per group, with 95% Wilson intervals.",
+            add(self.group_tables[column], f"Themes by {column}: one panel per theme, % of answered per group with "
+                f"95% Wilson intervals; the dashed line is all groups together.",
                 plotting.plot_groups(self.groups[column], column, self.codebook))
         if self.wave is not None and self.waves is not None and "waves" in self.tables:
             long = self.waves
@@ -169,11 +170,12 @@ class Report:
         from opm_nlp.report.plots import figure_files, figure_to_svg, file_stems
 
         charts = self.charts()
-        page = render_html(self, [(section, caption, figure_to_svg(figure, name=f"{section}-{k}", description=caption))
-                                  for k, (section, caption, figure) in enumerate(charts)])
+        drawn = [(section, caption, figure_to_svg(figure, name=f"{section}-{k}", description=caption))
+                 for k, (section, caption, figure) in enumerate(charts)]
+        page = render_html(self, drawn)
         files = {f"{FIGURES_DIR}/{stem}.{suffix}": data
-                 for stem, (_, _, figure) in zip(file_stems([c[0] for c in charts]), charts)
-                 for suffix, data in figure_files(figure).items()}
+                 for stem, (_, _, figure), (_, _, svg) in zip(file_stems([c[0] for c in charts]), charts, drawn)
+                 for suffix, data in figure_files(figure, svg).items()}
         sheets = self.sheets()
         frequencies = _for_file(self.tables["frequencies"].frame.reset_index())
         out_dir = Path(out_dir)

@@ -277,21 +277,18 @@ def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and af
     return fig
 
 
-def figure_files(fig: Figure, dpi: int = 300) -> dict[str, bytes]:
+def figure_files(fig: Figure, svg: str | None = None, dpi: int = 300) -> dict[str, bytes]:
     """A chart as file contents for a manuscript: ``{"svg": ..., "png": ...}``.
 
     The SVG keeps text as text (editable in a drawing program) and carries no date, so the same report
-    gives the same file; the PNG is drawn at ``dpi`` dots per inch (300: journals' usual minimum).
+    gives the same file; pass ``svg``, the chart's :func:`figure_to_svg` markup, when it is drawn
+    already. The PNG is drawn at ``dpi`` dots per inch (300: journals' usual minimum).
     """
-    import matplotlib
-
-    out = {}
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "opm-nlp"}):
-        for suffix, metadata in (("svg", {"Date": None}), ("png", {})):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=suffix, dpi=dpi, metadata=metadata)
-            out[suffix] = buffer.getvalue()
-    return out
+    svg = figure_to_svg(fig) if svg is None else svg
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={})
+    return {"svg": ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + svg).encode("utf-8"),
+            "png": buffer.getvalue()}
 
 
 def file_stems(names: list[str]) -> list[str]:
