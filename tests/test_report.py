@@ -373,8 +373,11 @@ def test_report_writes_three_files_with_one_sheet_per_table(written):
     from openpyxl import load_workbook
 
     report, paths = written
-    assert sorted(p.name for p in paths.values()) == ["report.html", "report.xlsx", "theme_frequencies.csv"]
-    assert not [p for p in paths["report.html"].parent.iterdir() if p.name.endswith(".tmp")]
+    charts = ["frequencies", "by_site", "waves", "cooccurrence", "prepost"]
+    assert list(paths) == ["report.html", "report.xlsx", "theme_frequencies.csv",
+                           *(f"figures/{c}.{suffix}" for c in charts for suffix in ("svg", "png"))]
+    assert all(path.is_file() for path in paths.values())
+    assert not [p for p in paths["report.html"].parent.rglob("*") if p.name.endswith(".tmp")]
     workbook = load_workbook(paths["report.xlsx"])
     assert workbook.sheetnames == ["README", "frequencies", "study_table", "by_site", "waves", "wave_tests",
                                    "cooccurrence", "quotes", "prepost", "prepost_by_theme"]
@@ -410,7 +413,7 @@ def test_failed_write_leaves_no_files(tmp_path, monkeypatch):
     report = build_report(small_table(), CB, "answer", "response_id", quotes=1)
     previous = tmp_path / "old"
     report.write(previous)
-    before = {p.name: p.read_bytes() for p in previous.iterdir()}
+    before = {p.relative_to(previous): p.read_bytes() for p in previous.rglob("*") if p.is_file()}
 
     def broken(sheets, path):
         Path(path).write_bytes(b"partial")
@@ -422,7 +425,7 @@ def test_failed_write_leaves_no_files(tmp_path, monkeypatch):
     assert not (tmp_path / "new").exists()
     with pytest.raises(OSError, match="disk full"):
         report.write(previous)
-    assert {p.name: p.read_bytes() for p in previous.iterdir()} == before
+    assert {p.relative_to(previous): p.read_bytes() for p in previous.rglob("*") if p.is_file()} == before
 
 
 # -- the page in a browser ------------------------------------------------------------------------
@@ -483,8 +486,9 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
     assert result.output == (
         "small.csv: answers in 'answer', ids in 'response_id'. Rests on 9 answers (of 10 respondents): "
         "9 coded or reviewed by a person, 0 with model suggestions only.\n"
-        f"Report written to {out}: report.html, report.xlsx, theme_frequencies.csv\n")
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.xlsx", "theme_frequencies.csv"]
+        f"Report written to {out}: report.html, report.xlsx, theme_frequencies.csv; charts in figures/ as SVG and "
+        "PNG: frequencies, by_site, waves, cooccurrence, prepost\n")
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.xlsx", "theme_frequencies.csv"]
 
 
 def test_dollar_signs_in_chart_text_are_drawn_as_plain_text(tmp_path):

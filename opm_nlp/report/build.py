@@ -3,7 +3,8 @@
 :func:`build_report` gathers theme frequencies, the study's table, subgroups, waves and their tests,
 co-occurrence, example answers and pre/post ratings into a :class:`Report`, which renders a
 self-contained HTML page (charts inlined as SVG, :mod:`opm_nlp.report.html`) and writes
-``report.html``, ``report.xlsx`` and ``theme_frequencies.csv`` atomically. Every table says what it
+``report.html``, ``report.xlsx``, ``theme_frequencies.csv`` and each chart as its own SVG and PNG file
+(``figures/<table>.svg``, ``.png``, for a manuscript) atomically. Every table says what it
 rests on: how many of its answers a person coded or reviewed, and how many carry only model
 suggestions.
 
@@ -30,7 +31,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.report.html import render_html
-from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, example_quotes
+from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
     basis_text,
@@ -48,6 +49,8 @@ from opm_nlp.report.tables import (
 from opm_nlp.report.waves import wave_tests
 
 REPORT_FILES = ("report.html", "report.xlsx", "theme_frequencies.csv")
+#: Folder of the report's chart files, inside the report folder.
+FIGURES_DIR = "figures"
 
 
 @dataclass
@@ -83,25 +86,39 @@ class Report:
     by: tuple[str, ...] = ()
     wave: str | None = None
     notes: list[str] = field(default_factory=list)
+    title: str | None = None
+    rating_scale: tuple[float, float] | None = None
     created: str = field(default_factory=lambda: dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip())
+
+    @property
+    def heading(self) -> str:
+        """The page's title and heading: ``title`` when given, else one naming the source."""
+        return self.title or f"Theme report: {self.source}"
 
     def figures(self) -> list[tuple[str, str, str]]:
         """The report's charts as (section, caption, inline SVG), drawn with :mod:`opm_nlp.report.plots`."""
+        from opm_nlp.report.plots import figure_to_svg
+
+        return [(section, caption, figure_to_svg(figure, name=f"{section}-{k}", description=caption))
+                for k, (section, caption, figure) in enumerate(self.charts())]
+
+    def charts(self) -> list[tuple[str, str, object]]:
+        """The report's charts as (section, caption, matplotlib Figure); section is the table's name."""
         from opm_nlp.report import plots as plotting
 
         out = []
 
         def add(section: str, caption: str, figure) -> None:
-            svg = plotting.figure_to_svg(figure, name=f"{section}-{len(out)}", description=caption)
-            out.append((section, caption, svg))
+            out.append((section, caption, figure))
 
         frequencies = self.tables["frequencies"].frame
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
         for column in self.by:
-            add(self.group_tables[column], f"Themes by {column}: % of answered per group, with 95% Wilson intervals.",
+            add(self.group_tables[column], f"Themes by {column}: one panel per theme, % of answered per group with "
+                f"95% Wilson intervals; the dashed line is all groups together.",
                 plotting.plot_groups(self.groups[column], column, self.codebook))
-        if self.wave is not None and self.waves is not None:
+        if self.wave is not None and self.waves is not None and "waves" in self.tables:
             long = self.waves
             n_waves = long[self.wave].nunique()
             if n_waves >= 3:
@@ -113,8 +130,8 @@ class Report:
         add("cooccurrence", "Respondents with both themes; the grey diagonal is each theme's total.",
             plotting.plot_cooccurrence(self.tables["cooccurrence"].frame, self.codebook))
         if "prepost" in self.tables:
-            add("prepost", "Mean self-rating before and after, per item.",
-                plotting.plot_prepost(self.tables["prepost"].frame))
+            add("prepost", "Mean self-rating before and after, per item, on the rating scale.",
+                plotting.plot_prepost(self.tables["prepost"].frame, scale=self.rating_scale))
         return out
 
     def sheets(self) -> dict[str, pd.DataFrame]:
@@ -136,38 +153,54 @@ class Report:
         return render_html(self)
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write report.html, report.xlsx and theme_frequencies.csv into ``out_dir``, all or nothing.
+        """Write report.html, report.xlsx, theme_frequencies.csv and the chart files into ``out_dir``, all or nothing.
 
-        Everything is rendered in memory and written to temporary files beside the targets first; only
-        when all three are complete are they renamed into place, so a failed run leaves no partial or
-        mixed files (an earlier report in ``out_dir`` stays as it was).
+        Each chart is also written as ``figures/<table>.svg`` (text kept as text, editable) and
+        ``figures/<table>.png`` (300 dpi), named after the table it draws. Everything is rendered in
+        memory and written to temporary files beside the targets first; only when all are complete are
+        they renamed into place, so a failed run leaves no partial or mixed files (an earlier report in
+        ``out_dir`` stays as it was).
 
         Returns
         -------
         dict
-            File name -> path written.
+            File name (relative to ``out_dir``) -> path written.
         """
         from opm_nlp.io.tables import atomic_output, write_csv, write_xlsx
+        from opm_nlp.report.plots import figure_files, figure_to_svg, file_stems
 
-        page = self.to_html()
+        charts = self.charts()
+        drawn = [(section, caption, figure_to_svg(figure, name=f"{section}-{k}", description=caption))
+                 for k, (section, caption, figure) in enumerate(charts)]
+        page = render_html(self, drawn)
+        files = {f"{FIGURES_DIR}/{stem}.{suffix}": data
+                 for stem, (_, _, figure), (_, _, svg) in zip(file_stems([c[0] for c in charts]), charts, drawn)
+                 for suffix, data in figure_files(figure, svg).items()}
         sheets = self.sheets()
         frequencies = _for_file(self.tables["frequencies"].frame.reset_index())
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():
             raise DataError(f"{out_dir} exists and is not a folder; pass --out with a folder for the report.")
-        created = not out_dir.exists()
-        out_dir.mkdir(parents=True, exist_ok=True)
+        created = [folder for folder in (out_dir, out_dir / FIGURES_DIR) if not folder.exists()]
+        if (out_dir / FIGURES_DIR).exists() and not (out_dir / FIGURES_DIR).is_dir():
+            raise DataError(f"{out_dir / FIGURES_DIR} exists and is not a folder; the report writes its charts "
+                            f"there. Move it, or pass another --out.")
+        (out_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+        names = [*REPORT_FILES, *files]
         try:
             with ExitStack() as stack:  # every file complete before any is renamed into place
-                temporary = {name: stack.enter_context(atomic_output(out_dir / name)) for name in REPORT_FILES}
+                temporary = {name: stack.enter_context(atomic_output(out_dir / name)) for name in names}
                 temporary["report.html"].write_text(page, encoding="utf-8")
                 write_xlsx(sheets, temporary["report.xlsx"])
                 write_csv(frequencies, temporary["theme_frequencies.csv"])
+                for name, data in files.items():
+                    temporary[name].write_bytes(data)
         except BaseException:
-            if created and not any(out_dir.iterdir()):
-                out_dir.rmdir()
+            for folder in reversed(created):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             raise
-        return {name: out_dir / name for name in REPORT_FILES}
+        return {name: out_dir / name for name in names}
 
 
 def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +218,8 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str,
                  by: Sequence[str] = (), wave: str | None = None, quotes: int = 3, prepost=None,
-                 source: str = "the table", format: str = "auto", code_col: str | None = None) -> Report:
+                 source: str = "the table", format: str = "auto", code_col: str | None = None,
+                 title: str | None = None) -> Report:
     """Compute every table of a theme report.
 
     Parameters
@@ -207,6 +241,8 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
         of respondents with each theme against those without.
     source : str
         Name of the input, for the report header and error messages.
+    title : str, optional
+        Title and heading of the HTML page (default: "Theme report: <source>").
 
     Returns
     -------
@@ -225,7 +261,8 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
     if wave is not None:
         check_group_column(table, wave, "--wave", source)
     report = Report(source=source, codebook=codebook, text_col=text_col, id_col=id_col,
-                    basis=coding_basis(table, text_col), by=tuple(dict.fromkeys(by)), wave=wave)
+                    basis=coding_basis(table, text_col), by=tuple(dict.fromkeys(by)), wave=wave,
+                    title=title)
     _add(report, "frequencies", "Theme frequencies", frequency_table(table, codebook, text_col),
          "Respondents with each code; % of respondents who answered (with the 95% Wilson interval) and % of all "
          "respondents; how many of them were coded by a person and how many by the model only.")
@@ -259,7 +296,11 @@ def _add(report: Report, name: str, title: str, frame: pd.DataFrame, note: str, 
 
 
 def _add_waves(report: Report, table: pd.DataFrame, wave: str) -> None:
-    """Frequencies per wave and, with two waves or more, the tests of change between them."""
+    """Frequencies per wave and, with two waves or more, the tests of change between them.
+
+    With one wave there is nothing to compare: the section is left out (its figures are the report's
+    frequencies) and a note says so.
+    """
     codebook, text_col = report.codebook, report.text_col
     long = group_frequencies(table, codebook, text_col, wave, include_missing=False)
     report.waves = long
@@ -267,11 +308,12 @@ def _add_waves(report: Report, table: pd.DataFrame, wave: str) -> None:
     missing = int(group_values(table, wave).eq(MISSING_GROUP).sum())
     if missing:
         report.notes.append(f"{missing} respondents with an empty '{wave}' are left out of the wave comparison.")
+    if len(waves) < 2:
+        report.notes.append(f"Column '{wave}' holds one wave ({waves[0] if waves else 'none'}): the report has "
+                            f"no section by {wave} and no change to test.")
+        return
     _add(report, "waves", f"Themes by {wave}", side_by_side(long, wave),
          f"Per {wave}: respondents with each code, % of answered and 95% Wilson interval.", group_basis(long, wave))
-    if len(waves) < 2:
-        report.notes.append(f"Column '{wave}' holds one wave ({waves[0] if waves else 'none'}); no change to test.")
-        return
     tests = wave_tests(table, codebook, text_col, wave)
     n_consecutive = int(tests["p_value"].notna()[tests["family"] == "consecutive"].sum())
     n_overall = int(tests["p_value"].notna()[tests["family"] != "consecutive"].sum())
@@ -287,13 +329,16 @@ def _add_waves(report: Report, table: pd.DataFrame, wave: str) -> None:
 
 
 def _add_quotes(report: Report, table: pd.DataFrame, quotes: int) -> None:
-    """Up to ``quotes`` example answers per code."""
-    examples = example_quotes(table, report.codebook, report.text_col, report.id_col, n=quotes)
+    """Up to ``quotes`` example answers per code, with the wave and ``--by`` groups of each."""
+    context = [c for c in (report.wave, *report.by) if c is not None]
+    examples = example_quotes(table, report.codebook, report.text_col, report.id_col, n=quotes, context=context)
     counts = examples["coded_by"].value_counts()
     _add(report, "quotes", "Example answers per theme", examples,
-         f"Up to {quotes} answers per code, most confident first (highest model score when the table has scores, "
-         f"else the answers with fewest other codes, of 8-40 words), skipping near-copies (more than {MAX_QUOTE_SIMILARITY:.0%} "
-         f"shared words with a quote already chosen).",
+         f"Up to {quotes} answers per code, each answer once. Answers coded by a person come first (those with "
+         f"fewest other codes, of 8-40 words, first), then answers with model suggestions only, highest score "
+         f"first; 'coded by' says which. Non-answers (\"None\", \"n/a\", \"-\", under {MIN_QUOTE_WORDS} words) "
+         f"are never quoted, and near-copies (more than {MAX_QUOTE_SIMILARITY:.0%} shared words with a quote "
+         f"already chosen) are skipped.",
          f"{len(examples)} quotes: {int(counts.get('person', 0))} coded by a person, "
          f"{int(counts.get('model', 0))} with model suggestions only.", index=False)
 
@@ -301,13 +346,14 @@ def _add_quotes(report: Report, table: pd.DataFrame, quotes: int) -> None:
 def _add_prepost(report: Report, table: pd.DataFrame, prepost) -> None:
     """The paired tests of the pre/post items, and the gains with and without each theme."""
     from opm_nlp.io.tables import answered
-    from opm_nlp.report.prepost import prepost_table, theme_gains
+    from opm_nlp.report.prepost import prepost_table, rating_scale, theme_gains
 
     _add(report, "prepost", "Self-ratings before and after", prepost_table(table, prepost, report.source),
          "Per item: respondents with both ratings, means, mean paired difference (after - before), Wilcoxon "
          "signed-rank test (two-sided; p_holm Holm-adjusted over the items) and the matched-pairs rank-biserial "
          "correlation with a 95% percentile bootstrap interval (2000 resamples, fixed seed).",
          f"Ratings are the respondents' own; they do not depend on coding. {len(table)} respondents.")
+    report.rating_scale = rating_scale(table, prepost, report.source)
     gains = theme_gains(table, prepost, report.codebook, answered(table[report.text_col]), report.source)
     _add(report, "prepost_by_theme", "Gains with and without each theme", gains,
          "Per item and code: mean gain (after - before) of answered respondents with the code against those "

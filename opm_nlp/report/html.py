@@ -33,6 +33,9 @@ HEADERS = {
     "mann_whitney_u": "Mann-Whitney U", "n_with": "n with theme", "n_without": "n without",
 }
 _ONE_DECIMAL = re.compile(r"^(pct_|ci_|change_pp|min_expected)")
+# A group's interval goes on a second line of its cell, so six groups with three-digit counts fit the
+# page (1,150 px). to_html escapes a newline, so a private-use character marks the break instead.
+_BREAK = "\ue000"
 _HIDDEN = {"family", "wave_from", "wave_to", "definition", "before", "after"}
 
 
@@ -76,7 +79,7 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
         out = frame[["label"]].rename(columns={"label": "theme"})
         for group in group_columns:
             out[group] = [
-                "–" if pd.isna(pct) else f"{int(n)} · {pct:.1f}% ({lo:.1f}–{hi:.1f})"
+                "–" if pd.isna(pct) else f"{int(n)} · {pct:.1f}%{_BREAK}({lo:.1f}–{hi:.1f})"
                 for n, pct, lo, hi in zip(frame[f"{group}: respondents"], frame[f"{group}: % of answered"],
                                           frame[f"{group}: CI low"], frame[f"{group}: CI high"])]
         return out
@@ -95,7 +98,8 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
 
 
 def _table_html(frame: pd.DataFrame, name: str) -> str:
-    return frame.to_html(index=False, escape=True, border=0, classes=["data", f"t-{name}"], na_rep="–")
+    html = frame.to_html(index=False, escape=True, border=0, classes=["data", f"t-{name}"], na_rep="–")
+    return html.replace(_BREAK, "<br>")
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -104,7 +108,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="opm-nlp {{ version }}">
-<title>Theme report: {{ source }}</title>
+<title>{{ title }}</title>
 <style>
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #222;
        max-width: 1150px; margin: 1.5em auto; padding: 0 1em; }
@@ -118,7 +122,8 @@ table.data th, table.data td { border-bottom: 1px solid #e3e3e3; padding: .25em 
 table.data th { background: #f4f4f4; }
 table.data td:first-child, table.data th:first-child { text-align: left; }
 table.data td:not(:first-child) { white-space: nowrap; }
-table.t-quotes td, table.t-quotes th { text-align: left; } table.t-quotes td:nth-child(4) { white-space: normal; min-width: 28em; }
+table.t-quotes td, table.t-quotes th { text-align: left; } table.t-quotes td:nth-child(4) { min-width: 28em; }
+table.data.t-quotes td:not(:first-child) { white-space: normal; }
 table.t-study_table td, table.t-study_table th { text-align: left; }
 .scroll { overflow-x: auto; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
@@ -127,7 +132,7 @@ nav a { margin-right: .8em; }
 </style>
 </head>
 <body>
-<h1>Theme report: {{ source }}</h1>
+<h1>{{ title }}</h1>
 <p class="meta">Codebook <b>{{ codebook.name }}</b>{% if codebook.version %} version {{ codebook.version }}{% endif %}
  (fingerprint {{ codebook.fingerprint }}) · {{ codes }} codes · created {{ created }} with opm-nlp {{ version }}</p>
 <div class="basis" id="basis"><b>What the numbers rest on.</b> {{ basis_line }}</div>
@@ -154,20 +159,21 @@ them, "% of all" by every respondent in the file.</li>
 cover sampling error only: where answers carry model suggestions, the model's coding errors come on top.</li>
 <li>"Coded by a person" means the answer comes from a coded file (no model scores) or has <code>reviewed</code> = 1;
 other answers carry only the model's suggestions.</li>
-<li>Example answers are chosen by confidence and kept varied: an answer sharing more than half its words with a quote
-already chosen is skipped.</li>
+<li>Example answers coded by a person come first, then answers with model suggestions only, highest score first. Each
+answer illustrates one theme at most; non-answers ("None", "n/a", "-", very short answers) are never quoted, and an
+answer sharing more than half its words with a quote already chosen is skipped.</li>
 </ul>
 </body>
 </html>
 """
 
 
-def render_html(report: Report) -> str:
-    """The report as a self-contained HTML page."""
+def render_html(report: Report, drawn: list[tuple[str, str, str]] | None = None) -> str:
+    """The report as a self-contained HTML page; ``drawn`` is ``report.figures()`` when already drawn."""
     import jinja2
 
     figures: dict[str, list[dict[str, str]]] = {}
-    for section, caption, svg in report.figures():
+    for section, caption, svg in report.figures() if drawn is None else drawn:
         figures.setdefault(section, []).append({"caption": caption, "svg": svg})
     sections = []
     for table in report.tables.values():
@@ -178,7 +184,7 @@ def render_html(report: Report) -> str:
         })
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(_TEMPLATE).render(
-        source=report.source, codebook=report.codebook, codes=len(report.codebook), created=report.created,
+        source=report.source, title=report.heading, codebook=report.codebook, codes=len(report.codebook), created=report.created,
         version=_version(), basis=report.basis, basis_line=basis_text(report.basis), notes=report.notes,
         sections=sections)
 

@@ -114,43 +114,56 @@ def _group_order(long: pd.DataFrame, by: str) -> list[str]:
 
 
 def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
-                title: str | None = None) -> Figure:
-    """Dot plot of % of answered per code and subgroup, with 95% Wilson intervals.
+                title: str | None = None, columns: int = 4) -> Figure:
+    """Small multiples: per code, a dot plot of % of answered per subgroup, with 95% Wilson intervals.
+
+    One panel per code, titled with its label; the groups run down each panel's axis in the same order
+    (named once, on the left), so no legend is needed and no colour has to be matched. A dashed line
+    marks the code's % over all groups together.
 
     Parameters
     ----------
     long : DataFrame
         From :func:`opm_nlp.report.tables.group_frequencies`: one row per (group, code), with columns ``by``,
-        code, label, pct_of_answered, ci_low, ci_high.
+        code, label, respondents, answered, pct_of_answered, ci_low, ci_high.
     by : str
         The grouping column.
+    codebook : Codebook, optional
+        Unused (panels are titled with the codes' labels); kept so every chart takes the same arguments.
+    columns : int
+        Panels per row (fewer when there are fewer codes).
     """
     groups = _group_order(long, by)
     codes = list(dict.fromkeys(long["code"]))
-    labels = long.drop_duplicates("code").set_index("code")["label"]
-    band = 0.8
-    step = band / max(len(groups), 1)
-    fig = _figure(8.5, max(3.0, len(codes) * (0.32 + 0.1 * len(groups))) + 1.4)
-    ax = fig.add_subplot()
-    base = np.arange(len(codes))[::-1].astype(float)
-    handles, names = [], []
-    for k, group in enumerate(groups):
-        part = long[long[by] == group].set_index("code").reindex(codes)
-        offset = band / 2 - step * (k + 0.5)
-        handles.append(ax.errorbar(part["pct_of_answered"].to_numpy(float), base + offset, xerr=_errors(part),
-                                   fmt="o", markersize=4, capsize=2, elinewidth=1, color=PALETTE[k % len(PALETTE)]))
-        names.append(plain_text(f"{group} (n={int(part['answered'].iloc[0]) if len(part) else 0})"))
-    for y in base[:-1]:
-        ax.axhline(y - 0.5, color="#dddddd", linewidth=0.6)
-    ax.set_yticks(base, [_wrap(labels[c]) for c in codes], fontsize=9)
-    ax.set_ylim(-0.6, len(codes) - 0.4)
-    ax.set_xlim(left=0)
-    ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
-    ax.set_title(plain_text(title or f"Themes by {by}"), loc="left", fontsize=11)
-    # Handles and names given explicitly: matplotlib would leave out a group whose name starts with "_".
-    fig.legend(handles, names, title=plain_text(by), fontsize=8, title_fontsize=9, loc="outside lower center",
-               ncols=min(3, len(groups)), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
+    columns = max(1, min(columns, len(codes)))
+    rows = math.ceil(len(codes) / columns)
+    fig = _figure(2.0 * columns + 2.4, rows * (0.27 * len(groups) + 0.75) + 0.9)
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False)
+    y = np.arange(len(groups))[::-1].astype(float)
+    answered = long.drop_duplicates(by).set_index(by)["answered"]
+    top = min(100.0, max(10.0, float(np.nanmax(long["ci_high"].to_numpy(float), initial=0)) * 1.08 + 2))
+    for ax, code_id in zip(axes.flat, codes):
+        part = long[long["code"] == code_id].set_index(by).reindex(groups)
+        # One dark colour: the panel title names the code, and pale codebook colours fade on white paper.
+        ax.errorbar(part["pct_of_answered"].to_numpy(float), y, xerr=_errors(part), fmt="o", markersize=3.5,
+                    elinewidth=1.2, capsize=0, color="#1f4e79")
+        total = part["answered"].sum()
+        if total:
+            ax.axvline(100 * part["respondents"].sum() / total, color="#888888", linestyle="--", linewidth=0.8)
+        ax.set_title(_wrap(str(part["label"].dropna().iloc[0]), 26), fontsize=8.5, loc="left")
+        ax.set_xlim(0, top)
+        ax.tick_params(labelsize=7.5)
+        ax.grid(axis="x", color="#eeeeee")
+        ax.spines[["top", "right"]].set_visible(False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(codes):
+            ax.set_visible(False)
+        elif k + columns >= len(codes):  # the lowest panel of its column carries the x scale
+            ax.xaxis.set_tick_params(labelbottom=True)
+    axes[0, 0].set_yticks(y, [_wrap(f"{g} (n={int(answered.get(g, 0))})", 30) for g in groups])
+    axes[0, 0].set_ylim(-0.6, len(groups) - 0.4)
+    fig.supxlabel(f"% of respondents who answered ({_INTERVAL}; dashed: all groups)", fontsize=9)
+    fig.suptitle(plain_text(title or f"Themes by {by}"), x=0.01, ha="left", fontsize=11)
     return fig
 
 
@@ -221,21 +234,26 @@ def plot_cooccurrence(matrix: pd.DataFrame, codebook: Codebook | None = None,
             dark = i != j and counts[i, j] > 0.6 * vmax
             ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
                     color="white" if dark else "#222222", style="italic" if i == j else "normal")
-    ax.set_xticks(range(n), [plain_text(textwrap.shorten(v, 24, placeholder="…")) for v in labels], rotation=50,
-                  ha="right", fontsize=8)
+    # Full labels (never shortened), slanted so long ones fit without overlapping their neighbours.
+    ax.set_xticks(range(n), [plain_text(v) for v in labels], rotation=45, ha="right", rotation_mode="anchor",
+                  fontsize=8)
     ax.set_yticks(range(n), [_wrap(v, 26) for v in labels], fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.6, label="respondents with both")
     ax.set_title(plain_text(title), loc="left", fontsize=11)
     return fig
 
 
-def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and after") -> Figure:
-    """Dumbbell chart of each item's mean rating before and after.
+def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and after",
+                 scale: tuple[float, float] | None = None) -> Figure:
+    """Dumbbell chart of each item's mean rating before and after, on the rating scale.
 
     Parameters
     ----------
     prepost : DataFrame
         From :func:`opm_nlp.report.prepost.prepost_table` (index: item names; columns mean_before, mean_after, n).
+    scale : (float, float), optional
+        The rating scale (:func:`opm_nlp.report.prepost.rating_scale`); the axis spans it, so a change
+        of means is drawn at its size on the scale rather than stretched over the whole axis.
     """
     n = len(prepost)
     fig = _figure(8, 0.42 * n + 1.5)
@@ -247,10 +265,46 @@ def plot_prepost(prepost: pd.DataFrame, title: str = "Self-ratings before and af
     ax.plot(after, y, "o", color="#08519c", markersize=7, label="after")
     ax.set_yticks(y, [_wrap(f"{item} (n={int(k)})", 34) for item, k in zip(prepost.index, prepost["n"])], fontsize=9)
     ax.set_xlabel("mean rating")
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    if scale is not None:
+        low, high = scale
+        ax.set_xlim(low - 0.03 * (high - low), high + 0.03 * (high - low))
+        if float(low).is_integer() and float(high).is_integer() and high - low <= 10:
+            ax.set_xticks(np.arange(low, high + 1))
+        ax.set_xlabel(f"mean rating (scale {low:g}–{high:g})")
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title(plain_text(title), loc="left", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
+
+
+def figure_files(fig: Figure, svg: str | None = None, dpi: int = 300) -> dict[str, bytes]:
+    """A chart as file contents for a manuscript: ``{"svg": ..., "png": ...}``.
+
+    The SVG keeps text as text (editable in a drawing program) and carries no date, so the same report
+    gives the same file; pass ``svg``, the chart's :func:`figure_to_svg` markup, when it is drawn
+    already. The PNG is drawn at ``dpi`` dots per inch (300: journals' usual minimum).
+    """
+    svg = figure_to_svg(fig) if svg is None else svg
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={})
+    return {"svg": ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + svg).encode("utf-8"),
+            "png": buffer.getvalue()}
+
+
+def file_stems(names: list[str]) -> list[str]:
+    """File names (without suffix) for charts named after their tables: portable characters, distinct.
+
+    >>> file_stems(["by_site", "by_site $", "by_Site"])
+    ['by_site', 'by_site_2', 'by_Site_3']
+    """
+    stems: list[str] = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "chart"
+        stem, k = base, 2
+        while stem.lower() in {s.lower() for s in stems}:  # distinct on case-insensitive file systems too
+            stem, k = f"{base}_{k}", k + 1
+        stems.append(stem)
+    return stems
 
 
 def figure_to_svg(fig: Figure, name: str = "figure", description: str = "") -> str:

@@ -172,6 +172,21 @@ def paired_ratings(frame: pd.DataFrame, spec: PrePostSpec, source: str = "the ta
     return out
 
 
+def rating_scale(frame: pd.DataFrame, spec: PrePostSpec, source: str = "the table") -> tuple[float, float] | None:
+    """The range a chart of the ratings should span: the spec's declared scale.
+
+    Without a declared scale, the lowest and highest rating given, widened to whole numbers; None when
+    no rating is given at all. A chart on this range shows a change of means at its true size, not
+    magnified to fill the axis.
+    """
+    if spec.scale_min is not None:
+        return float(spec.scale_min), float(spec.scale_max)
+    values = pd.concat([ratings.stack() for ratings in paired_ratings(frame, spec, source).values()])
+    if values.empty:
+        return None
+    return float(np.floor(values.min())), float(np.ceil(values.max()))
+
+
 def _numeric(values: pd.Series, column: str, item: PrePostItem, side: str, spec: PrePostSpec,
              source: str) -> pd.Series:
     where = f"{source}: column '{column}' (item '{item.name}', {side})"

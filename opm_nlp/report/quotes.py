@@ -1,20 +1,26 @@
-"""Example answers per theme: the most confident ones, kept varied.
+"""Example answers per theme: human-coded first, varied, each answer once, never a non-answer.
 
-:func:`example_quotes` picks up to ``n`` answers per code, most confident first, and skips an answer
-whose words overlap too much (:func:`jaccard`) with a quote already chosen, so a theme is illustrated
-by different answers rather than near-copies of one.
+:func:`example_quotes` picks up to ``n`` answers per code. Answers a person coded come first (the most
+specific to the theme first), then answers with only the model's suggestion, highest score first. A
+non-answer (:func:`is_non_answer`: "None", "n/a", "-", fewer than :data:`MIN_QUOTE_WORDS` words) is
+never picked; an answer serves one theme at most; and an answer whose words overlap too much
+(:func:`jaccard`) with a quote already chosen is skipped, so a theme is illustrated by different
+answers rather than near-copies of one.
 
 Examples
 --------
->>> from opm_nlp.report.quotes import example_quotes, jaccard
+>>> from opm_nlp.report.quotes import example_quotes, is_non_answer, jaccard
 >>> jaccard(frozenset({"set", "goals"}), frozenset({"set", "clear", "goals"}))
 0.6666666666666666
->>> example_quotes(tagged, codebook, "answer", "response_id", n=3)                 # doctest: +SKIP
+>>> is_non_answer("None."), is_non_answer("Set goals with each mentee early on")
+(True, False)
+>>> example_quotes(tagged, codebook, "answer", "response_id", n=3, context=["wave"])   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +31,15 @@ from opm_nlp.io import tables as io_tables
 
 #: Two example answers sharing more than this fraction of their words (Jaccard) are near-copies.
 MAX_QUOTE_SIMILARITY = 0.5
+#: An example answer has at least this many words: shorter ones ("IDP", "Listen!", "nothing yet", "Not
+#: sure yet.") say too little to illustrate a theme in a paper.
+MIN_QUOTE_WORDS = 4
+#: Answers that say nothing, whatever their length (compared lower-case, without punctuation).
+NON_ANSWERS = frozenset({
+    "", "none", "n a", "na", "no", "nope", "nothing", "nil", "not applicable", "no comment", "no comments",
+    "no answer", "don t know", "dont know", "i don t know", "idk", "not sure", "none at this time",
+    "nothing at this time", "nothing at the moment", "none at the moment", "no changes at this time",
+})
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -38,48 +53,75 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(union) if union else 0.0
 
 
-def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, n: int = 3,
-                   max_similarity: float = MAX_QUOTE_SIMILARITY) -> pd.DataFrame:
-    """Up to ``n`` example answers per code: confident and varied.
+def is_non_answer(text: str) -> bool:
+    """True for an answer no paper would quote: empty, a stock non-answer, or under MIN_QUOTE_WORDS words."""
+    plain = " ".join(re.findall(r"[a-z0-9]+", str(text).lower()))
+    return plain in NON_ANSWERS or len(str(text).split()) < MIN_QUOTE_WORDS
 
-    Candidates are the answered respondents with the code, most confident first: by ``score_<code>``
-    when the table has scores; otherwise (people's codes are all equally sure) answers carrying fewer
-    codes first (the most specific to the theme), and among those, answers of 8 to 40 words (a sentence
-    or two, not a fragment or an essay). They are taken greedily, skipping any answer whose word-set Jaccard similarity to a quote
-    already chosen exceeds ``max_similarity``, so a code gets varied quotes, not near-copies (and
-    fewer than ``n`` when its answers are all alike).
+
+def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, n: int = 3,
+                   max_similarity: float = MAX_QUOTE_SIMILARITY, context: Sequence[str] = ()) -> pd.DataFrame:
+    """Up to ``n`` example answers per code: human-coded first, varied, each answer once.
+
+    Candidates are the answered respondents with the code whose answer is not a non-answer
+    (:func:`is_non_answer`). Answers a person coded come first: those carrying fewer codes first (the
+    most specific to the theme), and among those, answers of 8 to 40 words (a sentence or two, not a
+    fragment or an essay). Answers with only the model's suggestion follow, highest ``score_<code>``
+    first; ``coded_by`` says which is which. Candidates are taken greedily, skipping an answer already
+    quoted for another theme and any answer whose word-set Jaccard similarity to a quote already chosen
+    for the code exceeds ``max_similarity``; codes with the fewest candidates choose first, so a rare
+    theme keeps its few answers. A code gets fewer than ``n`` quotes when its answers run out.
+
+    Parameters
+    ----------
+    context : sequence of str
+        Columns shown beside each quote (the wave, the ``--by`` columns), as text.
 
     Returns
     -------
     DataFrame
-        Columns: code, label, rank, ``id_col``, ``text_col``, score (NaN without scores), coded_by
-        ("person" or "model"), max_similarity (to the quotes chosen before it).
+        Columns: code, label, rank, ``id_col``, ``text_col``, the ``context`` columns, score (NaN without
+        scores), coded_by ("person" or "model"), max_similarity (to the quotes chosen before it for the
+        code). Rows in codebook order, then rank.
     """
     answered = io_tables.answered(table[text_col])
     human = human_coded_mask(table)
     n_codes = table[codebook.ids].to_numpy(dtype=int).sum(axis=1)
     texts = io_tables.text_values(table[text_col]).to_numpy()
+    quotable = answered & ~np.array([is_non_answer(text) for text in texts], dtype=bool)
     n_words = np.array([len(text.split()) for text in texts])
-    columns = ["code", "label", "rank", id_col, text_col, "score", "coded_by", "max_similarity"]
+    context = [c for c in dict.fromkeys(context) if c not in (id_col, text_col)]
+    columns = ["code", "label", "rank", id_col, text_col, *context, "score", "coded_by", "max_similarity"]
+    context_values = {c: io_tables.text_values(table[c]).to_numpy() for c in context}
+    candidates = {code_id: np.flatnonzero((table[code_id].to_numpy(dtype=int) == 1) & quotable)
+                  for code_id in codebook.ids}
+    used: set[int] = set()
     rows = []
-    for code_id in codebook.ids:
-        candidates = np.flatnonzero((table[code_id].to_numpy(dtype=int) == 1) & answered)
+    for code_id in sorted(codebook.ids, key=lambda c: len(candidates[c])):  # stable: codebook order on ties
         score_col = SCORE_PREFIX + code_id
         scores = table[score_col].to_numpy(float) if score_col in table.columns else np.full(len(table), np.nan)
-        if score_col in table.columns:
-            order = sorted(candidates, key=lambda i: (-np.nan_to_num(scores[i], nan=-np.inf), i))
-        else:
-            order = sorted(candidates, key=lambda i: (n_codes[i], not 8 <= n_words[i] <= 40, i))
+        order = sorted(candidates[code_id], key=lambda i: (
+            (0, n_codes[i], not 8 <= n_words[i] <= 40, 0.0, i) if human[i]
+            else (1, 0, False, -np.nan_to_num(scores[i], nan=-np.inf), i)))
         chosen: list[frozenset[str]] = []
         for i in order:
             if len(chosen) >= n:
                 break
+            if i in used:
+                continue
             words = _words(texts[i])
             similarity = max((jaccard(words, other) for other in chosen), default=0.0)
             if similarity > max_similarity:
                 continue
             chosen.append(words)
+            used.add(i)
             rows.append({"code": code_id, "label": codebook[code_id].label, "rank": len(chosen),
-                         id_col: table[id_col].iloc[i], text_col: texts[i], "score": scores[i],
-                         "coded_by": "person" if human[i] else "model", "max_similarity": similarity})
-    return pd.DataFrame(rows, columns=columns)
+                         id_col: table[id_col].iloc[i], text_col: texts[i],
+                         **{c: values[i] for c, values in context_values.items()},
+                         "score": scores[i], "coded_by": "person" if human[i] else "model",
+                         "max_similarity": similarity})
+    frame = pd.DataFrame(rows, columns=columns)
+    position = {code_id: k for k, code_id in enumerate(codebook.ids)}
+    frame = frame.sort_values(["code", "rank"], key=lambda s: s.map(position) if s.name == "code" else s,
+                              kind="stable")
+    return frame.reset_index(drop=True)
