@@ -141,6 +141,75 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
                f"code columns, put 1 in 'reviewed', then: opm-nlp train ... --data {out}")
 
 
+@review.command("sample")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--n", "n", required=True, type=click.IntRange(1), help="Answers to draw.")
+@click.option("--by", default=None, help="Column to stratify by, e.g. wave (proportional allocation, at least 2 "
+                                         "answers per group where it has them).")
+@click.option("--seed", default=None, type=click.IntRange(0),
+              help="Seed of the draw: the same seed draws the same answers (default: a random seed, printed "
+                   "and recorded).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Audit sheet to write: .xlsx (a coding workbook with the design), or .csv/.parquet.")
+@click.option("--project", default=None, help="Also (or instead) send the sample to this Label Studio project, "
+                                              "coded blind (created if it does not exist).")
+@review_codebook_options
+@tagged_options
+@sheet_option
+@server_options
+def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_dir, text_col, id_col, encoding,
+                  sheet, url, api_key) -> None:
+    """Draw a random audit sample of answers to code blind, to measure the model on a wave.
+
+    Draws from answered answers nobody has reviewed yet and, with --model, that the model was not
+    trained on. The sheet shows no suggestions, scores or model columns: reviewers who see a suggestion
+    tend to accept it. Every row records the design in 'audit_sample'; train leaves such rows out.
+
+    \b
+    Example:
+      opm-nlp review sample tagged.csv --n 150 --by wave --model models/opm_default --out audit.xlsx
+    """
+    from opm_nlp.io.paths import check_distinct
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.audit import draw_audit_sample, write_audit
+
+    if out is None and project is None:
+        raise click.UsageError("Pass --out audit.xlsx (a sheet to code) or --project NAME (Label Studio), or both.")
+    if out is not None:
+        check_distinct([tagged_path, codebook_path], out)
+    cb, metadata = codebook_or_model(codebook_path, model_dir)
+    sample = draw_audit_sample(read_table(tagged_path, encoding=encoding, sheet=sheet), cb, n, text_col=text_col,
+                               id_col=id_col, by=by, seed=seed, metadata=metadata, source=str(tagged_path))
+    server = None
+    if project is not None:
+        from opm_nlp.review.labelstudio_server import connect
+
+        server = connect(url, api_key)  # before writing anything: a wrong key leaves no half-done audit
+    click.echo(f"Audit sample: {sample.description}.")
+    if by is not None:
+        strata = sample.strata
+        click.echo(f"Allocation by {by} (sampled of eligible): " + ", ".join(
+            f"{group}: {taken} of {size}" for group, taken, size in zip(strata[by], strata["sampled"], strata["eligible"]))
+            + ".")
+    click.echo(f"Seed {sample.seed}: pass --seed {sample.seed} to draw the same answers again.")
+    if metadata is None:
+        click.echo("Without --model, answers the model was trained on may be drawn; pass --model to leave them out.")
+    elif "training_ids" not in metadata:
+        click.echo("The model folder keeps no training ids (trained before opm-nlp recorded them), so answers it "
+                   "was trained on may be drawn; retrain it to record them, or draw from a wave it was not trained on.")
+    if out is not None:
+        write_audit(sample, cb, out)
+        click.echo(f"Wrote {len(sample.frame)} answers to {out}: code them blind (no suggestions shown), put 1 in "
+                   f"'reviewed' on each row coded.")
+    if server is not None:
+        from opm_nlp.review.audit_labelstudio import push_audit
+
+        result = push_audit(server, sample, cb, project)
+        click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'},"
+                   f" blind): added {result.added} answers, {result.already_there} were already there. Code them at "
+                   f"{result.url}")
+
+
 @review.command("stats")
 @click.argument("reviewed_path", metavar="REVIEWED", type=click.Path(dir_okay=False, path_type=Path))
 @review_codebook_options
