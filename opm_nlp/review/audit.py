@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook.codes import Codebook
 from opm_nlp.codebook.coded import default_columns
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import (
     AUDIT_COL,
     NEEDS_REVIEW_COL,

@@ -91,7 +91,7 @@ def push_audit(server: LabelStudioServer, sample: AuditSample, codebook: Codeboo
         others = server.task_values(project_id, DATA_AUDIT) - {sample.description}
         if others and any(t["data"][DATA_ID] not in present for t in tasks):
             raise ReviewError(f"Project '{project}' on {server.url} holds another audit sample "
-                              f"({sorted(others)[0]}); one project holds one sample, so that its design is known. "
+                              f"({min(others)}); one project holds one sample, so that its design is known. "
                               f"Use a new --project name, or repeat that draw with its --seed.")
     new = [t for t in tasks if t["data"][DATA_ID] not in present]
     for start in range(0, len(new), IMPORT_BATCH):
