@@ -98,12 +98,20 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
                           f"written. Review some in Label Studio, or pass --include-unreviewed.")
     write_table(result.table, out)
     skipped = f", {result.skipped} skipped by reviewers" if result.skipped else ""
-    click.echo(f"Project '{project}': {result.reviewed} of {result.tasks} answers reviewed "
+    kind, done = (" (audit sample, coded blind)", "coded") if result.audit else ("", "reviewed")
+    click.echo(f"Project '{project}'{kind}: {result.reviewed} of {result.tasks} answers {done} "
                f"({waiting} not yet{skipped}).")
     if result.several_reviews:
         click.echo(f"{result.several_reviews} answers were reviewed more than once; the latest review is used.")
     which = "all answers (unreviewed: reviewed=0, model codes)" if include_unreviewed else "reviewed answers only"
+    if result.audit and include_unreviewed:
+        which = "all answers (not yet coded: reviewed=0, no codes)"
     click.echo(f"Wrote {len(result.table)} rows ({which}) to {out}")
+    if result.audit:  # no suggestion was shown, so there is no acceptance to count
+        click.echo(f"Every row keeps the audit's design in 'audit_sample'; train leaves such rows out. Measure the "
+                   f"model on it with: opm-nlp evaluate MODEL_DIR --data {out} --text-col {result.text_col} "
+                   f"--id-col {result.id_col}")
+        return
     table, summary = review_agreement(result.table, cb, source=f"project '{project}'")
     click.echo(format_agreement(table, summary))
 
@@ -180,11 +188,14 @@ def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_d
     cb, metadata = codebook_or_model(codebook_path, model_dir)
     sample = draw_audit_sample(read_table(tagged_path, encoding=encoding, sheet=sheet), cb, n, text_col=text_col,
                                id_col=id_col, by=by, seed=seed, metadata=metadata, source=str(tagged_path))
-    server = None
-    if project is not None:
+    pushed = None
+    if project is not None:  # before writing anything: a refused project leaves no half-done audit
+        from opm_nlp.review.audit_labelstudio import push_audit
         from opm_nlp.review.labelstudio_server import connect
 
-        server = connect(url, api_key)  # before writing anything: a wrong key leaves no half-done audit
+        pushed = push_audit(connect(url, api_key), sample, cb, project)
+    if out is not None:
+        write_audit(sample, cb, out)
     click.echo(f"Audit sample: {sample.description}.")
     if by is not None:
         strata = sample.strata
@@ -198,16 +209,12 @@ def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_d
         click.echo("The model folder keeps no training ids (trained before opm-nlp recorded them), so answers it "
                    "was trained on may be drawn; retrain it to record them, or draw from a wave it was not trained on.")
     if out is not None:
-        write_audit(sample, cb, out)
         click.echo(f"Wrote {len(sample.frame)} answers to {out}: code them blind (no suggestions shown), put 1 in "
                    f"'reviewed' on each row coded.")
-    if server is not None:
-        from opm_nlp.review.audit_labelstudio import push_audit
-
-        result = push_audit(server, sample, cb, project)
-        click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'},"
-                   f" blind): added {result.added} answers, {result.already_there} were already there. Code them at "
-                   f"{result.url}")
+    if pushed is not None:
+        click.echo(f"Project '{project}' (id {pushed.project_id}, {'created' if pushed.created_project else 'existing'},"
+                   f" blind): added {pushed.added} answers, {pushed.already_there} were already there. Code them at "
+                   f"{pushed.url}")
 
 
 @review.command("stats")
