@@ -598,3 +598,58 @@ def test_review_stats_before_any_review_is_one_line(tmp_path, tagged_wave):
     assert result.exit_code == 1
     assert result.output == (f"Error: {sheet}: no answer is marked reviewed=1, so there are no reviews to compare "
                              f"with the suggestions yet. Set 'reviewed' to 1 on the rows people have checked.\n")
+
+
+def test_audit_sample_in_label_studio_is_blind_and_pulled_with_its_design(tmp_path, label_studio, tagged_wave,
+                                                                          codebook_):
+    env = label_studio["env"]
+    sample = ("review", "sample", tagged_wave["wave2"], "--n", 6, "--model", DEFAULT_MODEL, "--project", "Audit 2022")
+    result = run(*sample, "--seed", 3, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Project 'Audit 2022' (id " in result.output
+    assert ", created, blind): added 6 answers, 0 were already there." in result.output
+    client = sdk(label_studio)
+    project, tasks = project_tasks(client, "Audit 2022")
+    assert len(tasks) == 6 and not any(t.predictions for t in tasks)  # nothing pre-ticked
+    design = tasks[0].data["audit_sample"]
+    assert design.startswith("simple random sample of 6 of ") and "; seed 3; drawn " in design
+    assert {t.data["audit_sample"] for t in tasks} == {design}
+    assert set(tasks[0].data) == {"text", "response_id", "id_col", "text_col", "audit_sample"}  # no scores, no model
+    assert "pre-ticked" not in project.label_config and "no suggestion is shown" in project.label_config
+    assert run(*sample, "--seed", 3, env=env).output.count("added 0 answers, 6 were already there") == 1
+
+    # suggestions never go into an audit project, and an audit never into a review project
+    result = run("review", "push", tagged_wave["wave1"], "--project", "Audit 2022", "--model", DEFAULT_MODEL, env=env)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "Project 'Audit 2022' on http://127.0.0.1:" in result.output and "holds an audit sample, coded blind" in result.output
+    assert run("review", "push", tagged_wave["wave1"], "--project", "Suggestions", "--model", DEFAULT_MODEL,
+               env=env).exit_code == 0
+    result = run("review", "sample", tagged_wave["wave2"], "--n", 4, "--model", DEFAULT_MODEL, "--project",
+                 "Suggestions", "--out", tmp_path / "audit.xlsx", env=env)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "is a review project (the model's suggestions are pre-ticked there)" in result.output
+    assert not (tmp_path / "audit.xlsx").exists()
+    result = run(*sample, "--seed", 4, env=env)  # another draw: another design
+    assert result.exit_code == 1 and "holds another audit sample (simple random sample of 6" in result.output
+
+    # A coder codes four answers; pull writes the design on every row and no suggestion columns.
+    coded = {}
+    for i, task in enumerate(sorted(tasks, key=lambda t: t.id)[:4]):
+        coded[task.data["response_id"]] = codebook_.ids[i:i + 2] if i < 3 else []
+        client.annotations.create(id=task.id, result=[{"from_name": "codes", "to_name": "text", "type": "choices",
+                                                       "value": {"choices": coded[task.data["response_id"]]}}])
+    out = tmp_path / "audit.csv"
+    result = run("review", "pull", "--project", "Audit 2022", "--out", out, "--model", DEFAULT_MODEL, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Project 'Audit 2022' (audit sample, coded blind): 4 of 6 answers coded (2 not yet)." in result.output
+    assert "kappa" not in result.output and "Every row keeps the audit's design in 'audit_sample'" in result.output
+    pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(pulled.columns) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
+                                    *codebook_.ids, "audit_sample"]
+    assert set(pulled["audit_sample"]) == {design} and set(pulled[REVIEWED_COL]) == {"1"}
+    for _, line in pulled.iterrows():
+        assert [c for c in codebook_.ids if line[c] == "1"] == coded[line["response_id"]]
+    result = run("review", "pull", "--project", "Audit 2022", "--out", tmp_path / "all.csv", "--model",
+                 DEFAULT_MODEL, "--include-unreviewed", env=env)
+    assert "Wrote 6 rows (all answers (not yet coded: reviewed=0, no codes))" in result.output
+    assert set(pd.read_csv(tmp_path / "all.csv", dtype=str)["audit_sample"]) == {design}

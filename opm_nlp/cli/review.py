@@ -98,12 +98,20 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
                           f"written. Review some in Label Studio, or pass --include-unreviewed.")
     write_table(result.table, out)
     skipped = f", {result.skipped} skipped by reviewers" if result.skipped else ""
-    click.echo(f"Project '{project}': {result.reviewed} of {result.tasks} answers reviewed "
+    kind, done = (" (audit sample, coded blind)", "coded") if result.audit else ("", "reviewed")
+    click.echo(f"Project '{project}'{kind}: {result.reviewed} of {result.tasks} answers {done} "
                f"({waiting} not yet{skipped}).")
     if result.several_reviews:
         click.echo(f"{result.several_reviews} answers were reviewed more than once; the latest review is used.")
     which = "all answers (unreviewed: reviewed=0, model codes)" if include_unreviewed else "reviewed answers only"
+    if result.audit and include_unreviewed:
+        which = "all answers (not yet coded: reviewed=0, no codes)"
     click.echo(f"Wrote {len(result.table)} rows ({which}) to {out}")
+    if result.audit:  # no suggestion was shown, so there is no acceptance to count
+        click.echo(f"Every row keeps the audit's design in 'audit_sample'; train leaves such rows out. Measure the "
+                   f"model on it with: opm-nlp evaluate MODEL_DIR --data {out} --text-col {result.text_col} "
+                   f"--id-col {result.id_col}")
+        return
     table, summary = review_agreement(result.table, cb, source=f"project '{project}'")
     click.echo(format_agreement(table, summary))
 
@@ -139,6 +147,74 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
     write_review_sheet(frame, cb, out)
     click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "
                f"code columns, put 1 in 'reviewed', then: opm-nlp train ... --data {out}")
+
+
+@review.command("sample")
+@click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--n", "n", required=True, type=click.IntRange(1), help="Answers to draw.")
+@click.option("--by", default=None, help="Column to stratify by, e.g. wave (proportional allocation, at least 2 "
+                                         "answers per group where it has them).")
+@click.option("--seed", default=None, type=click.IntRange(0),
+              help="Seed of the draw: the same seed draws the same answers (default: a random seed, printed "
+                   "and recorded).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Audit sheet to write: .xlsx (a coding workbook with the design), or .csv/.parquet.")
+@click.option("--project", default=None, help="Also (or instead) send the sample to this Label Studio project, "
+                                              "coded blind (created if it does not exist).")
+@review_codebook_options
+@tagged_options
+@sheet_option
+@server_options
+def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_dir, text_col, id_col, encoding,
+                  sheet, url, api_key) -> None:
+    """Draw a random audit sample of answers to code blind, to measure the model on a wave.
+
+    Draws from answered answers nobody has reviewed yet and, with --model, that the model was not
+    trained on. The sheet shows no suggestions, scores or model columns: reviewers who see a suggestion
+    tend to accept it. Every row records the design in 'audit_sample'; train leaves such rows out.
+
+    \b
+    Example:
+      opm-nlp review sample tagged.csv --n 150 --by wave --model models/opm_default --out audit.xlsx
+    """
+    from opm_nlp.io.paths import check_distinct
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.audit import draw_audit_sample, write_audit
+
+    if out is None and project is None:
+        raise click.UsageError("Pass --out audit.xlsx (a sheet to code) or --project NAME (Label Studio), or both.")
+    if out is not None:
+        check_distinct([tagged_path, codebook_path], out)
+    cb, metadata = codebook_or_model(codebook_path, model_dir)
+    sample = draw_audit_sample(read_table(tagged_path, encoding=encoding, sheet=sheet), cb, n, text_col=text_col,
+                               id_col=id_col, by=by, seed=seed, metadata=metadata, source=str(tagged_path))
+    pushed = None
+    if project is not None:  # before writing anything: a refused project leaves no half-done audit
+        from opm_nlp.review.audit_labelstudio import push_audit
+        from opm_nlp.review.labelstudio_server import connect
+
+        pushed = push_audit(connect(url, api_key), sample, cb, project)
+    if out is not None:
+        write_audit(sample, cb, out)
+    click.echo(f"Audit sample: {sample.description}.")
+    if by is not None:
+        strata = sample.strata
+        click.echo(f"Allocation by {by} (sampled of eligible): " + ", ".join(
+            f"{group}: {taken} of {size}" for group, taken, size in zip(strata[by], strata["sampled"], strata["eligible"]))
+            + ".")
+    click.echo(f"Seed {sample.seed}: pass --seed {sample.seed} to draw the same answers again.")
+    if metadata is None:
+        click.echo("Without --model, answers the model was trained on may be drawn; pass --model to leave them out.")
+    elif "training_ids" not in metadata:
+        click.echo("The model folder keeps no training ids (trained before opm-nlp recorded them), so answers it "
+                   "was trained on may be drawn; retrain it to record them, or draw from a wave it was not trained on.")
+    if out is not None:
+        click.echo(f"Wrote {len(sample.frame)} answers to {out}: code them blind (no suggestions shown), put 1 in "
+                   f"'reviewed' on each row coded.")
+    if pushed is not None:
+        click.echo(f"Project '{project}' (id {pushed.project_id}, {'created' if pushed.created_project else 'existing'},"
+                   f" blind): added {pushed.added} answers, {pushed.already_there} were already there. Code them at "
+                   f"{pushed.url}")
 
 
 @review.command("stats")

@@ -23,12 +23,14 @@ from pathlib import Path
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
+from opm_nlp.columns import AUDIT_COL
 from opm_nlp.exceptions import DataError
 from opm_nlp.codebook.coded import combine_coded, read_coded
-from opm_nlp.io.tables import answered
+from opm_nlp.io.tables import answered, text_values
 from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.model.options import TrainOptions
 from opm_nlp.model.reviewed import keep_reviewed
+from opm_nlp.model.training_ids import TRAINING_IDS_KEY, training_ids_record
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +55,8 @@ class TrainingData:
     recoded_answers : int
         Answers a later file coded again (its codes replace the earlier file's, changed or not).
     notes : tuple of str
-        One line per file that had rows nobody marked reviewed (left out), for the user.
+        One line per file that had rows nobody marked reviewed, or rows of an audit sample (both left
+        out), for the user.
     """
 
     coded: pd.DataFrame | None
@@ -80,6 +83,25 @@ def unreviewed_note(path: str | Path, left_out: int, edited: int) -> str:
     return note + "."
 
 
+def audit_note(path: str | Path, left_out: int) -> str:
+    """The line telling the user that rows of an audit sample in ``path`` were left out of training."""
+    return (f"{path}: left out {left_out} answers of an audit sample (marked in '{AUDIT_COL}'): an audit "
+            f"measures the model, so it is never trained on.")
+
+
+def leave_out_audit(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop the rows of an audit sample (a non-empty ``audit_sample`` cell) from a coded table.
+
+    An audit sample is drawn at random and coded blind to measure a model (``opm-nlp review sample``);
+    trained on, it would measure the model on answers it has seen. Returns the other rows and how many
+    were dropped; a table without the column is returned unchanged.
+    """
+    if AUDIT_COL not in frame.columns:
+        return frame, 0
+    audit = text_values(frame[AUDIT_COL]).ne("").to_numpy()
+    return frame[~audit].reset_index(drop=True), int(audit.sum())
+
+
 def read_human_coded(path: str | Path, codebook: Codebook, text_col: str, id_col: str, encoding: str | None = None,
                      format: str = "auto", code_col: str | None = None,
                      sheet: str | None = None) -> tuple[pd.DataFrame, str | None]:
@@ -101,18 +123,21 @@ def read_human_coded(path: str | Path, codebook: Codebook, text_col: str, id_col
     DataError
         If the file holds no coded answer with text (e.g. a review sheet with no row marked reviewed=1).
     """
-    frame, left_out, edited = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col, sheet)
+    frame, left_out, edited, _ = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col, sheet)
     if not answered(frame[text_col]).any():
         raise DataError(_no_coded_answers([path], [frame], [left_out], text_col, "to compare with"))
     return frame, unreviewed_note(path, left_out, edited) if left_out else None
 
 
 def _read_reviewed(path: str | Path, codebook: Codebook, text_col: str, id_col: str, encoding: str | None,
-                   format: str, code_col: str | None, sheet: str | None) -> tuple[pd.DataFrame, int, int]:
-    """A coded file's reviewed rows, the rows left out and, of those, the edited ones (:func:`keep_reviewed`)."""
+                   format: str, code_col: str | None, sheet: str | None, drop_audit: bool = False
+                   ) -> tuple[pd.DataFrame, int, int, int]:
+    """A coded file's reviewed rows, the rows left out and, of those, the edited ones (:func:`keep_reviewed`),
+    and the audit rows left out before that (with ``drop_audit``, :func:`leave_out_audit`)."""
     frame = read_coded(path, codebook, text_col, id_col, encoding=encoding, format=format, code_col=code_col,
                        sheet=sheet)
-    return keep_reviewed(frame, codebook, str(path))
+    frame, audit = leave_out_audit(frame) if drop_audit else (frame, 0)
+    return (*keep_reviewed(frame, codebook, str(path)), audit)
 
 
 def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col: str | None = None,
@@ -146,15 +171,19 @@ def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col
         return TrainingData(None, text_col or "text", id_col)
     if text_col is None or id_col is None:
         raise DataError("The text and id columns are needed to read coded answers (--text-col, --id-col).")
-    frames, notes, left_out = [], [], []
+    frames, notes, left_out, audits = [], [], [], []
     for path in paths:
-        frame, dropped, edited = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col, sheet)
+        frame, dropped, edited, audit = _read_reviewed(path, codebook, text_col, id_col, encoding, format, code_col,
+                                                       sheet, drop_audit=True)
         frames.append(frame)
         left_out.append(dropped)
+        audits.append(audit)
+        if audit:
+            notes.append(audit_note(path, audit))
         if dropped:
             notes.append(unreviewed_note(path, dropped, edited))
     if not any(answered(frame[text_col]).any() for frame in frames):
-        raise DataError(_no_coded_answers(paths, frames, left_out, text_col, "to train on"))
+        raise DataError(_no_coded_answers(paths, frames, left_out, text_col, "to train on", audits))
     coded, changed = combine_coded(frames, codebook, id_col)
     seen, added, recoded = set(frames[0][id_col]), 0, 0
     for frame in frames[1:]:
@@ -165,11 +194,16 @@ def read_training_data(paths: Sequence[str | Path], codebook: Codebook, text_col
 
 
 def _no_coded_answers(paths: Sequence[str | Path], frames: list[pd.DataFrame], left_out: list[int],
-                      text_col: str, purpose: str) -> str:
+                      text_col: str, purpose: str, audits: Sequence[int] | None = None) -> str:
     """Why files of coded answers hold none (``purpose``: 'to train on'), file by file, and what to do."""
     reasons, fixes = [], []
-    for path, frame, dropped in zip(paths, frames, left_out):
-        if dropped and not len(frame):
+    for path, frame, dropped, audit in zip(paths, frames, left_out, audits or [0] * len(paths)):
+        if audit and not dropped and not len(frame):
+            reasons.append(f"{path}: all its {audit} rows are an audit sample (marked in '{AUDIT_COL}'), which "
+                           f"measures the model and is never trained on")
+            fixes.append("measure the model with it (opm-nlp evaluate MODEL --data AUDIT) and train on other "
+                         "coded answers")
+        elif dropped and not len(frame):
             reasons.append(f"{path}: none of its {dropped} rows is marked reviewed=1")
             fixes.append("put 1 in 'reviewed' for the rows people have checked")
         elif len(frame):
@@ -205,10 +239,16 @@ def train_model(codebook: Codebook, data: TrainingData, options: TrainOptions | 
     Returns
     -------
     CodingModel
-        The fitted model (not saved: call its ``save``).
+        The fitted model (not saved: call its ``save``). Its metadata keeps salted hashes of the response
+        ids of the answers it learned from (``training_ids``, :mod:`opm_nlp.model.training_ids`), so that
+        an audit sample can be drawn from answers it has not seen.
     """
     options = TrainOptions() if options is None else options
     if model is None:
         model = CodingModel.from_options(codebook, options)
-    return model.fit(data.coded, data.text_col, sources=list(data.sources), context_col=options.context_col,
-                     progress=progress)
+    model.fit(data.coded, data.text_col, sources=list(data.sources), context_col=options.context_col,
+              progress=progress)
+    learned = [] if data.coded is None or data.id_col is None else \
+        data.coded.loc[answered(data.coded[data.text_col]), data.id_col].tolist()
+    model.metadata[TRAINING_IDS_KEY] = training_ids_record(learned)
+    return model

@@ -28,6 +28,7 @@ from opm_nlp.columns import SUGGESTED_COL, UNCERTAIN_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.columns import (
+    AUDIT_COL,
     CHANGED_COL,
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
@@ -39,6 +40,7 @@ from opm_nlp.model.reviewed import split_codes
 from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
 from opm_nlp.review.labelstudio_config import (
     CHOICES_NAME,
+    DATA_AUDIT,
     DATA_ID,
     DATA_ID_COL,
     DATA_NOTE,
@@ -47,6 +49,7 @@ from opm_nlp.review.labelstudio_config import (
     TEXT_NAME,
     codes_in_config,
     instructions_html,
+    is_audit_config,
     label_config,
 )
 from opm_nlp.review.labelstudio_server import LabelStudioServer
@@ -133,7 +136,7 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
     Raises
     ------
     ReviewError
-        If the project exists with different codes.
+        If the project exists with different codes, or holds an audit sample (coded blind).
     ServerError
         If the server refuses a request.
     """
@@ -171,7 +174,9 @@ def _open_project(server: LabelStudioServer, project: str, codebook: Codebook, m
             expert_instruction=instructions_html(codebook), show_instruction=True,
         )
         return created.id, True
-    _check_codes(server, existing.id, project, codebook)
+    if check_project(server, existing.id, project, codebook):
+        raise ReviewError(f"Project '{project}' on {server.url} holds an audit sample, coded blind: its coders must "
+                          f"not see suggestions. Push the suggestions for review to another --project.")
     if getattr(existing, "model_version", None) != model_version:
         # Label Studio pre-fills tasks with predictions of the project's model version.
         server.call("updating the project's model version", client.projects.update, id=existing.id,
@@ -179,8 +184,11 @@ def _open_project(server: LabelStudioServer, project: str, codebook: Codebook, m
     return existing.id, False
 
 
-def _check_codes(server: LabelStudioServer, project_id: int, project: str, codebook: Codebook) -> None:
-    """Raise :class:`ReviewError` unless the project's interface lists exactly the codebook's code ids."""
+def check_project(server: LabelStudioServer, project_id: int, project: str, codebook: Codebook) -> bool:
+    """Raise :class:`ReviewError` unless the project's interface lists exactly the codebook's code ids.
+
+    Returns True for an audit project (coded blind, :func:`~opm_nlp.review.labelstudio_config.is_audit_config`).
+    """
     details = server.call("reading the project", server.client.projects.get, project_id)
     codes = codes_in_config(getattr(details, "label_config", "") or "")
     if not codes:
@@ -191,6 +199,7 @@ def _check_codes(server: LabelStudioServer, project_id: int, project: str, codeb
         raise ReviewError(f"Project '{project}' on {server.url} uses other codes than the codebook "
                           f"(only in the project: {extra}; only in the codebook: {missing}). Pass the codebook "
                           f"the project was made with, or use a new --project name.")
+    return is_audit_config(getattr(details, "label_config", "") or "")
 
 
 # -- pull ------------------------------------------------------------------------------------------
@@ -206,6 +215,7 @@ class PullResult:
     skipped: int
     several_reviews: int
     project_id: int
+    audit: bool = False
 
 
 def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
@@ -215,7 +225,9 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     Each task's latest submitted (not skipped) annotation is the review. Output columns: the id and
     answer columns (named as in the pushed file), ``reviewed``, ``reviewer`` (e-mail),
     ``reviewed_at``, ``changed_suggestion`` (1 when the reviewer's codes differ from the model's),
-    ``model_version``, ``suggested_codes``, then one 0/1 column per code id.
+    ``model_version``, ``suggested_codes``, then one 0/1 column per code id. From an audit project
+    (coded blind, no suggestions) the columns are the id and answer, ``reviewed``, ``reviewer``,
+    ``reviewed_at``, the codes and ``audit_sample`` (the design, on every row).
 
     Parameters
     ----------
@@ -233,7 +245,7 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
         titles = server.project_titles()
         raise ReviewError(f"No project titled '{project}' on {server.url}. Projects there: {titles[:10]}"
                           f"{' ...' if len(titles) > 10 else ''}. Check --project (review push creates it).")
-    _check_codes(server, found.id, project, codebook)
+    audit = check_project(server, found.id, project, codebook)
     export = server.call("exporting the project", server.client.projects.exports.as_json, found.id)
     emails = server.user_emails()
     rows, columns = [], set()
@@ -252,14 +264,16 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
                           f"{sorted(columns)}; pull them into separate files from separate projects.")
     id_col, text_col = next(iter(columns)) if columns else (DATA_ID, DATA_TEXT)
     order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL, SUGGESTED_COL]
-    table = pd.DataFrame(rows, columns=["_id", "_text", *order, *codebook.ids])
+    if audit:  # nothing was suggested: no suggestion to have changed, no model behind it
+        order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL]
+    table = pd.DataFrame(rows, columns=["_id", "_text", *order, *codebook.ids, *([AUDIT_COL] if audit else [])])
     table = table.rename(columns={"_id": id_col, "_text": text_col}).sort_values(id_col, kind="stable")
     reviewed = sum(1 for t in export if _submitted(t))
     skipped = sum(1 for t in export
                   if not _submitted(t) and any(a.get("was_cancelled") for a in t.get("annotations") or []))
     several = sum(1 for t in export if len(_submitted(t)) > 1)
     return PullResult(table=table.reset_index(drop=True), id_col=id_col, text_col=text_col, tasks=len(export),
-                      reviewed=reviewed, skipped=skipped, several_reviews=several, project_id=found.id)
+                      reviewed=reviewed, skipped=skipped, several_reviews=several, project_id=found.id, audit=audit)
 
 
 def _submitted(task: dict) -> list[dict]:
@@ -292,6 +306,7 @@ def _review_row(task: dict, codebook: Codebook, emails: dict, where: str, includ
         row[REVIEWED_AT_COL] = latest.get("updated_at") or latest.get("created_at") or ""
         row[CHANGED_COL] = int(set(chosen) != set(suggested))
     row.update((code_id, int(code_id in chosen)) for code_id in codebook.ids)
+    row[AUDIT_COL] = data.get(DATA_AUDIT, "")
     return row
 
 

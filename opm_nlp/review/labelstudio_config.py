@@ -29,6 +29,8 @@ DATA_ID = "response_id"
 DATA_ID_COL = "id_col"
 DATA_TEXT_COL = "text_col"
 DATA_NOTE = "review_note"
+#: Task data key holding an audit sample's design (the ``audit_sample`` column of the pulled table).
+DATA_AUDIT = "audit_sample"
 
 
 def _literal(text: str) -> str:
@@ -36,20 +38,30 @@ def _literal(text: str) -> str:
     return re.sub(r"\$(?=[\w{\[])", "\uff04", text)  # fullwidth dollar sign looks the same
 
 
-def label_config(codebook: Codebook) -> str:
+def label_config(codebook: Codebook, blind: bool = False) -> str:
     """The Label Studio labeling interface (XML) for reviewing suggestions against ``codebook``.
 
     A multi-select ``<Choices>`` whose values are the code ids (what exports and pre-annotations
     use) and whose display shows the label in bold and the definition beside it; the definition is
     also the hover hint. Codes are listed parent first, children indented under their parent. A
     collapsible panel below holds each code's include/exclude notes and examples.
+
+    ``blind``: the interface of an audit sample, coded without suggestions. It shows the audit's design
+    (task field ``audit_sample``, which also marks the project as an audit: :func:`is_audit_config`)
+    instead of the review note, and asks for the coder's own codes.
     """
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="Answer $" + DATA_ID, size="5")
     ET.SubElement(view, "Text", name=TEXT_NAME, value="$" + DATA_TEXT)
-    ET.SubElement(view, "Header", value="$" + DATA_NOTE, size="6")
-    ET.SubElement(view, "Header", value="Codes: tick every code that applies (the model's suggestion is "
-                                         "pre-ticked; confirm or correct it, then submit)", size="5")
+    if blind:
+        ET.SubElement(view, "Header", value="Audit sample, coded blind: $" + DATA_AUDIT, size="6")
+        ET.SubElement(view, "Header", value="Codes: tick every code that applies, from your own reading (no "
+                                             "suggestion is shown), then submit; submit with none ticked when "
+                                             "no code applies", size="5")
+    else:
+        ET.SubElement(view, "Header", value="$" + DATA_NOTE, size="6")
+        ET.SubElement(view, "Header", value="Codes: tick every code that applies (the model's suggestion is "
+                                             "pre-ticked; confirm or correct it, then submit)", size="5")
     choices = ET.SubElement(view, "Choices", name=CHOICES_NAME, toName=TEXT_NAME, choice="multiple")
     for code, depth in _tree_order(codebook):
         label = html.escape(_literal(code.label))
@@ -96,17 +108,30 @@ def _notes(code: Code) -> str:
     return "  ".join(parts)
 
 
-def instructions_html(codebook: Codebook) -> str:
-    """The codebook as HTML for the project's reviewer instructions."""
+def instructions_html(codebook: Codebook, blind: bool = False) -> str:
+    """The codebook as HTML for the project's reviewer instructions (``blind``: for an audit sample)."""
     items = []
     for code, depth in _tree_order(codebook):
         notes = "".join(f"<br/><i>{name}:</i> {html.escape(text)}"
                         for name, text in (("Include", code.include), ("Exclude", code.exclude)) if text)
         items.append(f"<li style=\"margin-left:{1.5 * depth:g}em\"><b>{html.escape(code.label)}</b> "
                      f"(<code>{code.id}</code>): {html.escape(code.definition)}{notes}</li>")
-    return (f"<h3>{html.escape(codebook.name)}</h3><p>{html.escape(codebook.description)}</p>"
-            f"<p>The model's suggested codes are pre-ticked. Tick every code that applies, untick the ones that "
-            f"do not, then submit. Submitting unchanged confirms the suggestion.</p><ul>{''.join(items)}</ul>")
+    how = ("<p>This is an audit sample: answers drawn at random to measure the model, coded blind. No suggestion "
+           "is shown, and please do not look the answers up where the model's suggestions are (the tagged file, a "
+           "review sheet or project): people who see a suggestion tend to accept it. Tick every code that applies, "
+           "then submit; submit with none ticked when no code applies.</p>" if blind else
+           "<p>The model's suggested codes are pre-ticked. Tick every code that applies, untick the ones that "
+           "do not, then submit. Submitting unchanged confirms the suggestion.</p>")
+    return f"<h3>{html.escape(codebook.name)}</h3><p>{html.escape(codebook.description)}</p>{how}<ul>{''.join(items)}</ul>"
+
+
+def is_audit_config(config: str) -> bool:
+    """True for the interface of an audit project (:func:`label_config` with ``blind``): it shows ``$audit_sample``."""
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return False
+    return any("$" + DATA_AUDIT in (element.get("value") or "") for element in root.iter("Header"))
 
 
 def codes_in_config(config: str) -> list[str]:

@@ -174,9 +174,13 @@ class LabelStudioServer:
 
     def response_ids(self, project_id: int) -> set[str]:
         """Response ids already in a project (task data ``response_id``)."""
+        return self.task_values(project_id, DATA_ID)
+
+    def task_values(self, project_id: int, key: str) -> set[str]:
+        """The distinct values of one task-data field over a project's tasks (tasks without it left out)."""
         tasks = self.call("listing tasks",
                           lambda: list(self.client.tasks.list(project=project_id, fields="task_only", page_size=1000)))
-        return {str(t.data.get(DATA_ID)) for t in tasks if t.data and t.data.get(DATA_ID) is not None}
+        return {str(t.data.get(key)) for t in tasks if t.data and t.data.get(key) is not None}
 
     def user_emails(self) -> dict[int, str]:
         """Map from user id to e-mail, for naming reviewers."""

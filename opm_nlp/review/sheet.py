@@ -26,6 +26,7 @@ from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
 from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
+from opm_nlp.io.formulas import append_frame, warn_removed_characters
 from opm_nlp.io.tables import add_sheet, answered, atomic_output, text_values
 
 ANSWERS_SHEET = "answers"
@@ -47,6 +48,9 @@ _INSTRUCTIONS = [
     "Then: opm-nlp review stats review.xlsx --model MODEL_DIR   (how often you agreed with the model)",
     "      opm-nlp train --codebook CODEBOOK --data coded.csv --data review.xlsx --text-col ... --id-col ... --out NEW_MODEL",
 ]
+
+_REVIEWED_COMMENT = ("Put 1 when you have checked this row's codes (even if unchanged). Rows without 1 are not used "
+                     "for training.")
 
 
 def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, text_col: str, id_col: str,
@@ -95,28 +99,64 @@ def write_review_sheet(frame: pd.DataFrame, codebook: Codebook, path: str | Path
     path : str or Path
         An ``.xlsx`` file.
     """
+    return write_coding_workbook(frame, codebook, path, _INSTRUCTIONS, what="review sheet",
+                                 reviewed_comment=_REVIEWED_COMMENT)
+
+
+def write_coding_workbook(frame: pd.DataFrame, codebook: Codebook, path: str | Path, instructions: list[str],
+                          what: str = "review sheet", reviewed_comment: str = _REVIEWED_COMMENT,
+                          extra_sheets: dict[str, list[pd.DataFrame]] | None = None) -> Path:
+    """Write a workbook in which people code answers, atomically: the review sheet and the audit sheet.
+
+    Sheets: ``answers`` (``frame``, formatted by :func:`_format_answers`: 0/1 drop-downs on the code and
+    ``reviewed`` columns, each code's definition on its header), ``codebook``, then ``extra_sheets`` in
+    order (each a list of tables, written one below the other with a blank row between), then
+    ``instructions`` (one line per row).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The answers: id and answer first, then ``reviewed``, ``reviewer`` and one column per code id.
+    codebook : Codebook
+    path : str or Path
+        An ``.xlsx`` file.
+    instructions : list of str
+        Lines of the instructions sheet; the first is its title.
+    what : str
+        Names the workbook in the error for a path that is not ``.xlsx``.
+    reviewed_comment : str
+        The comment on the ``reviewed`` header: when to put 1, and what rows without 1 are taken for.
+    extra_sheets : dict of str to list of DataFrame, optional
+        Further sheets, e.g. the audit's ``design`` (its items, then its strata).
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        raise DataError(f"The review sheet must be an .xlsx file; found '{path.name}'. Use --out review.xlsx.")
+        stem = what.split()[0]
+        raise DataError(f"The {what} must be an .xlsx file; found '{path.name}'. Use --out {stem}.xlsx.")
     workbook = Workbook()
     workbook.remove(workbook.active)
     answers = add_sheet(workbook, ANSWERS_SHEET, frame)
     add_sheet(workbook, CODEBOOK_SHEET, codebook_frame(codebook))
+    for title, (first, *rest) in (extra_sheets or {}).items():
+        extra = add_sheet(workbook, title, first)
+        for table in rest:
+            extra.append([])
+            warn_removed_characters(append_frame(extra, table), extra.title)
     notes = workbook.create_sheet(INSTRUCTIONS_SHEET)
-    for line in _INSTRUCTIONS:
+    for line in instructions:
         notes.append([line])
     notes.column_dimensions["A"].width = 120
     notes["A1"].font = Font(bold=True)
-    _format_answers(answers, frame, codebook)
+    _format_answers(answers, frame, codebook, reviewed_comment)
     with atomic_output(path) as tmp:
         workbook.save(tmp)
     return path
 
 
-def _format_answers(answers, frame: pd.DataFrame, codebook: Codebook) -> None:
+def _format_answers(answers, frame: pd.DataFrame, codebook: Codebook, reviewed_comment: str) -> None:
     """Style the ``answers`` worksheet of a review workbook.
 
     Bold, frozen header; wrapped answers; a 0/1 drop-down on the code and ``reviewed`` columns, with
@@ -157,7 +197,6 @@ def _format_answers(answers, frame: pd.DataFrame, codebook: Codebook) -> None:
     reviewed = letter[REVIEWED_COL]
     binary.add(f"{reviewed}2:{reviewed}{max(last, 2)}")
     answers[f"{reviewed}1"].comment = Comment(
-        "Put 1 when you have checked this row's codes (even if unchanged). Rows without 1 are not used "
-        "for training.", "opm-nlp", width=320, height=100)
+        reviewed_comment, "opm-nlp", width=320, height=100)
     answers.column_dimensions[reviewed].width = 10
     answers.column_dimensions[letter[REVIEWER_COL]].width = 12
