@@ -25,11 +25,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.report.html import render_html
+from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, estimate_table
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
@@ -83,6 +85,7 @@ class Report:
     by: tuple[str, ...] = ()
     wave: str | None = None
     notes: list[str] = field(default_factory=list)
+    made: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip())
 
     def figures(self) -> list[tuple[str, str, str]]:
@@ -95,6 +98,13 @@ class Report:
             svg = plotting.figure_to_svg(figure, name=f"{section}-{len(out)}", description=caption)
             out.append((section, caption, svg))
 
+        estimates = self.tables["estimates"].frame
+        add("estimates", "Estimated % of respondents who answered, per theme, with 95% intervals (method per theme "
+                         "in the table).",
+            plotting.plot_frequencies(estimates.assign(
+                pct_of_answered=estimates["estimate_pct"], ci_low=estimates["estimate_ci_low"],
+                ci_high=estimates["estimate_ci_high"], respondents=self.tables["frequencies"].frame["respondents"]),
+                self.codebook, title="Estimated share per theme"))
         frequencies = self.tables["frequencies"].frame
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
@@ -185,7 +195,8 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str,
                  by: Sequence[str] = (), wave: str | None = None, quotes: int = 3, prepost=None,
-                 source: str = "the table", format: str = "auto", code_col: str | None = None) -> Report:
+                 source: str = "the table", format: str = "auto", code_col: str | None = None, audit=None,
+                 trust: dict | None = None, model: str | None = None) -> Report:
     """Compute every table of a theme report.
 
     Parameters
@@ -207,6 +218,13 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
         of respondents with each theme against those without.
     source : str
         Name of the input, for the report header and error messages.
+    audit : Audit, optional
+        A random audit sample coded blind (:func:`opm_nlp.report.audit.read_audit`): prediction-powered estimates.
+    trust : dict, optional
+        The model's trust figures (:func:`opm_nlp.report.prevalence.trust_of`): quoted in the report, and
+        without an audit their confusion counts give adjusted estimates.
+    model : str, optional
+        The model's name and version, for "How these numbers were made".
 
     Returns
     -------
@@ -226,7 +244,18 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
         check_group_column(table, wave, "--wave", source)
     report = Report(source=source, codebook=codebook, text_col=text_col, id_col=id_col,
                     basis=coding_basis(table, text_col), by=tuple(dict.fromkeys(by)), wave=wave)
-    _add(report, "frequencies", "Theme frequencies", frequency_table(table, codebook, text_col),
+    estimates, notes = estimate_table(table, codebook, text_col, id_col, audit=audit, trust=trust)
+    report.notes += [*(audit.notes if audit is not None else ()), *notes]
+    report.made = _made(report, estimates, audit, trust, model)
+    _add(report, "estimates", "Estimated share of respondents per theme", estimates,
+         "Per code: the estimated % of respondents who answered, its 95% interval and the method "
+         "(prediction-powered: model scores on every answer corrected by a random audit coded blind; adjusted: "
+         "corrected by the model's measured sensitivity and specificity; human-coded; model-only: suggestions "
+         "counted as true). Beside it the model-only figure, the audit-only figure and interval, and how many "
+         "hand-coded audit answers the model was worth (effective_audit_n).")
+    frequencies = frequency_table(table, codebook, text_col)
+    frequencies[ESTIMATE_COLUMNS] = estimates[ESTIMATE_COLUMNS]
+    _add(report, "frequencies", "Theme frequencies", frequencies,
          "Respondents with each code; % of respondents who answered (with the 95% Wilson interval) and % of all "
          "respondents; how many of them were coded by a person and how many by the model only.")
     _add(report, "study_table", "Unique respondents per category (the OPM study's table)",
@@ -249,6 +278,25 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
     if prepost is not None:
         _add_prepost(report, table, prepost)
     return report
+
+
+def _made(report: Report, estimates: pd.DataFrame, audit, trust: dict | None, model: str | None) -> list[str]:
+    """The lines of the report's "How these numbers were made" box."""
+    methods = estimates["estimate_method"].value_counts()
+    lines = ["Methods per code: " + ", ".join(f"{m} {n}" for m, n in methods.items()) + "."]
+    if audit is not None:
+        n = int(estimates["audit_n"].max())
+        lines.append(f"Audit: {n} answers coded blind ({audit.source}); design: "
+                     f"{audit.design or 'not recorded in the file (passed with --audit as a random sample)'}. "
+                     f"Mean effective audit size {estimates['effective_audit_n'].replace(np.inf, np.nan).mean():.0f}.")
+    else:
+        lines.append("No audit sample: estimates other than human-coded rest on the model's own figures.")
+    lines.append(f"Model: {model}." if model else "Model: not given (pass --model to quote its agreement figures).")
+    if trust:
+        lines.append(f"The model's {trust.get('kind')} agreement with human coders on {trust.get('answers')} answers: "
+                     f"micro-F1 {trust.get('micro_f1')}, macro-F1 {trust.get('macro_f1')}.")
+    lines.append(basis_text(report.basis))
+    return lines
 
 
 def _add(report: Report, name: str, title: str, frame: pd.DataFrame, note: str, basis: str | None = None,
