@@ -31,6 +31,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.report.html import render_html
+from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, estimate_table, how_made
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
@@ -88,6 +89,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     title: str | None = None
     rating_scale: tuple[float, float] | None = None
+    made: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip())
 
     @property
@@ -111,6 +113,13 @@ class Report:
         def add(section: str, caption: str, figure) -> None:
             out.append((section, caption, figure))
 
+        estimates = self.tables["estimates"].frame
+        add("estimates", "Estimated % of respondents who answered, per theme, with 95% intervals (method per theme "
+                         "in the table).",
+            plotting.plot_frequencies(estimates.assign(
+                pct_of_answered=estimates["estimate_pct"], ci_low=estimates["estimate_ci_low"],
+                ci_high=estimates["estimate_ci_high"], respondents=self.tables["frequencies"].frame["respondents"]),
+                self.codebook, title="Estimated share per theme"))
         frequencies = self.tables["frequencies"].frame
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
@@ -219,7 +228,7 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
 def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str,
                  by: Sequence[str] = (), wave: str | None = None, quotes: int = 3, prepost=None,
                  source: str = "the table", format: str = "auto", code_col: str | None = None,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, audit=None, trust: dict | None = None, model: str | None = None) -> Report:
     """Compute every table of a theme report.
 
     Parameters
@@ -243,6 +252,13 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
         Name of the input, for the report header and error messages.
     title : str, optional
         Title and heading of the HTML page (default: "Theme report: <source>").
+    audit : Audit, optional
+        A random audit sample coded blind (:func:`opm_nlp.report.audit.read_audit`): prediction-powered estimates.
+    trust : dict, optional
+        The model's trust figures (:func:`opm_nlp.report.prevalence.trust_of`): quoted in the report, and
+        without an audit their confusion counts give adjusted estimates.
+    model : str, optional
+        The model's name and version, for "How these numbers were made".
 
     Returns
     -------
@@ -263,7 +279,18 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
     report = Report(source=source, codebook=codebook, text_col=text_col, id_col=id_col,
                     basis=coding_basis(table, text_col), by=tuple(dict.fromkeys(by)), wave=wave,
                     title=title)
-    _add(report, "frequencies", "Theme frequencies", frequency_table(table, codebook, text_col),
+    estimates, notes = estimate_table(table, codebook, text_col, id_col, audit=audit, trust=trust)
+    report.notes += [*(audit.notes if audit is not None else ()), *notes]
+    report.made = how_made(estimates, audit, trust, model, basis_text(report.basis))
+    _add(report, "estimates", "Estimated share of respondents per theme", estimates,
+         "Per code: the estimated % of respondents who answered, its 95% interval and the method "
+         "(prediction-powered: model scores on every answer corrected by a random audit coded blind; adjusted: "
+         "corrected by the model's measured sensitivity and specificity; human-coded; model-only: suggestions "
+         "counted as true). Beside it the model-only figure, the audit-only figure and interval, and how many "
+         "hand-coded audit answers the model was worth (effective_audit_n).")
+    frequencies = frequency_table(table, codebook, text_col)
+    frequencies[ESTIMATE_COLUMNS] = estimates[ESTIMATE_COLUMNS]
+    _add(report, "frequencies", "Theme frequencies", frequencies,
          "Respondents with each code; % of respondents who answered (with the 95% Wilson interval) and % of all "
          "respondents; how many of them were coded by a person and how many by the model only.")
     _add(report, "study_table", "Unique respondents per category (the OPM study's table)",

@@ -31,8 +31,11 @@ HEADERS = {
     "wilcoxon_w": "Wilcoxon W", "rank_biserial": "rank-biserial r", "rb": "r 95% CI (bootstrap)",
     "mean_gain_with": "mean gain with theme", "mean_gain_without": "mean gain without",
     "mann_whitney_u": "Mann-Whitney U", "n_with": "n with theme", "n_without": "n without",
+    "estimate_pct": "estimate %", "estimate_method": "method", "model_only_pct": "model only %",
+    "audit_only_pct": "audit only %", "effective_audit_n": "audit answers the model was worth", "audit_n": "audit n",
+    "estimate_ci": "95% CI", "audit_only_ci": "audit only 95% CI",
 }
-_ONE_DECIMAL = re.compile(r"^(pct_|ci_|change_pp|min_expected)")
+_ONE_DECIMAL = re.compile(r"^(pct_|ci_|change_pp|min_expected|estimate_|model_only_|audit_only_|effective_)")
 # A group's interval goes on a second line of its cell, so six groups with three-digit counts fit the
 # page (1,150 px). to_html escapes a newline, so a private-use character marks the break instead.
 _BREAK = "\ue000"
@@ -74,6 +77,9 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
         frame = frame.drop(columns="code").rename(columns=numbers)
         frame.insert(0, "theme", labels)
         return frame.astype(str)
+    if table.name == "frequencies":  # the estimates have their own table at the top of the page
+        frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith(("estimate_", "audit_only_"))
+                                    or c in ("model_only_pct", "effective_audit_n")])
     group_columns = [c[: -len(": respondents")] for c in frame.columns if str(c).endswith(": respondents")]
     if group_columns:
         out = frame[["label"]].rename(columns={"label": "theme"})
@@ -86,6 +92,10 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
     if {"ci_low", "ci_high"} <= set(frame.columns):
         frame.insert(frame.columns.get_loc("ci_low"), "ci", _interval(frame["ci_low"], frame["ci_high"], 1))
         frame = frame.drop(columns=["ci_low", "ci_high"])
+    for stem in ("estimate_ci", "audit_only_ci"):
+        if {f"{stem}_low", f"{stem}_high"} <= set(frame.columns):
+            frame.insert(frame.columns.get_loc(f"{stem}_low"), stem, _interval(frame[f"{stem}_low"], frame[f"{stem}_high"], 1))
+            frame = frame.drop(columns=[f"{stem}_low", f"{stem}_high"])
     if {"rb_ci_low", "rb_ci_high"} <= set(frame.columns):
         frame.insert(frame.columns.get_loc("rb_ci_low"), "rb", _interval(frame["rb_ci_low"], frame["rb_ci_high"], 2))
         frame = frame.drop(columns=["rb_ci_low", "rb_ci_high"])
@@ -135,6 +145,7 @@ nav a { margin-right: .8em; }
 <h1>{{ title }}</h1>
 <p class="meta">Codebook <b>{{ codebook.name }}</b>{% if codebook.version %} version {{ codebook.version }}{% endif %}
  (fingerprint {{ codebook.fingerprint }}) · {{ codes }} codes · created {{ created }} with opm-nlp {{ version }}</p>
+{% if made %}<div class="basis" id="made"><b>How these numbers were made.</b><ul>{% for line in made %}<li>{{ line }}</li>{% endfor %}</ul></div>{% endif %}
 <div class="basis" id="basis"><b>What the numbers rest on.</b> {{ basis_line }}</div>
 {% if basis.model_only %}<div class="warn">{{ basis.model_only }} of the {{ basis.answered }} answers carry model
 suggestions that no person has reviewed; figures that include them carry the model's errors (see the model card's
@@ -186,7 +197,7 @@ def render_html(report: Report, drawn: list[tuple[str, str, str]] | None = None)
     return environment.from_string(_TEMPLATE).render(
         source=report.source, title=report.heading, codebook=report.codebook, codes=len(report.codebook), created=report.created,
         version=_version(), basis=report.basis, basis_line=basis_text(report.basis), notes=report.notes,
-        sections=sections)
+        made=report.made, sections=sections)
 
 
 def _version() -> str:

@@ -1,0 +1,128 @@
+"""The report's estimates: per code, the share of answered respondents, with the method that made it.
+
+:func:`estimate_table` picks, per table, the method the data allow (:mod:`opm_nlp.report.estimate`):
+
+- ``human-coded``: every answer was coded or reviewed by a person;
+- ``prediction-powered``: an audit sample (``report --audit``) corrects the model's scores on the rest;
+- ``adjusted``: no audit, but the model's held-out (else cross-validated) confusion counts per code
+  (``report --model``): adjusted classify-and-count, resting on the assumption that this wave's errors
+  look like those;
+- ``model-only``: the model's suggestions counted as if true.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.codebook.codes import Codebook
+from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
+from opm_nlp.io import tables as io_tables
+from opm_nlp.report.estimate import adjusted, audit_size_for, human_coded, model_only, prediction_powered
+
+#: Columns the estimates add to the report's frequencies (percent of respondents who answered).
+ESTIMATE_COLUMNS = ["estimate_pct", "estimate_ci_low", "estimate_ci_high", "estimate_method", "model_only_pct",
+                    "audit_only_pct", "audit_only_ci_low", "audit_only_ci_high", "effective_audit_n"]
+#: The half-width (in proportion) an audit should reach for a figure to be reportable.
+REPORTABLE_MARGIN = 0.05
+
+
+def trust_of(metadata: dict | None) -> dict | None:
+    """The model's trust figures (held-out, else cross-validated), or None when the model has none."""
+    if metadata is None:
+        return None
+    try:
+        from opm_nlp.model.metadata import trust_figures
+    except ImportError:  # a model package that does not yet describe its trust figures
+        return None
+    return trust_figures(metadata)
+
+
+def estimate_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, audit=None,
+                   trust: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Per code, the estimate of its share among answered respondents and how it was made.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The wave (wide, prepared; ``score_<code>`` columns when tagged).
+    audit : Audit, optional
+        From :func:`opm_nlp.report.audit.read_audit`: human codes of a random sample coded blind.
+    trust : dict, optional
+        The model's trust figures (:func:`trust_of`); their per-code confusion counts allow adjusted
+        estimates without an audit.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        Index: code ids. Columns: label, :data:`ESTIMATE_COLUMNS`, audit_n. Percentages are of answered
+        respondents. And notes for the reader.
+    """
+    answered = io_tables.answered(table[text_col])
+    frame = table[answered].reset_index(drop=True)
+    human = human_coded_mask(frame)
+    ids = frame[id_col].astype(str).str.strip()
+    in_audit = np.zeros(len(frame), bool)
+    notes: list[str] = []
+    if audit is not None:
+        in_audit = ids.isin(audit.codes.index).to_numpy()
+        dropped = len(audit.codes) - int(in_audit.sum())
+        if dropped:
+            notes.append(f"{dropped} audit answer(s) have no text in the wave and are left out of the estimates "
+                         f"(the estimates are of respondents who answered).")
+    per_code = (trust or {}).get("per_code") or {}
+    rows, needed = [], []
+    for code in codebook.ids:
+        suggested = frame[code].to_numpy(dtype=float)
+        score_col = SCORE_PREFIX + code
+        scores = frame[score_col].to_numpy(dtype=float) if score_col in frame.columns else suggested
+        labels = np.where(human, suggested, np.nan)
+        if human.all():
+            est = human_coded(suggested)
+        elif audit is not None and in_audit.any():
+            labels[in_audit] = audit.codes.loc[ids[in_audit], code].to_numpy(dtype=float)
+            est = prediction_powered(np.clip(np.nan_to_num(scores, nan=0.0), 0, 1), labels, in_audit & ~human, human)
+        elif code in per_code and all(k in per_code[code] for k in ("tp", "fp", "fn", "tn")):
+            counts = {k: int(per_code[code][k]) for k in ("tp", "fp", "fn", "tn")}
+            est = adjusted(suggested, **counts, reviewed=human, labels=labels)
+            needed.append(audit_size_for(**counts, margin=REPORTABLE_MARGIN, n_answers=int((~human).sum())))
+        else:
+            est = model_only(suggested, reviewed=human, labels=labels)
+        classical = est.classical
+        rows.append({
+            "code": code, "label": codebook[code].label,
+            "estimate_pct": 100 * est.estimate, "estimate_ci_low": 100 * est.low, "estimate_ci_high": 100 * est.high,
+            "estimate_method": est.method,
+            "model_only_pct": 100 * model_only(suggested, reviewed=human, labels=labels).estimate,
+            "audit_only_pct": 100 * classical.estimate if classical else np.nan,
+            "audit_only_ci_low": 100 * classical.low if classical else np.nan,
+            "audit_only_ci_high": 100 * classical.high if classical else np.nan,
+            "effective_audit_n": est.effective_n if est.effective_n is not None else np.nan,
+            "audit_n": est.n_audit,
+        })
+    if needed:
+        notes.append(f"'adjusted' estimates correct the model's share by its {trust.get('kind', 'measured')} "
+                     f"sensitivity and specificity; they rest on the assumption that this wave's errors look like "
+                     f"those. A random audit of about {max(needed)} answers, coded blind ('opm-nlp review sample'), "
+                     f"would make every figure reportable to within ±{100 * REPORTABLE_MARGIN:.0f} points "
+                     f"(report --audit).")
+    return pd.DataFrame(rows).set_index("code"), notes
+
+
+def how_made(estimates: pd.DataFrame, audit, trust: dict | None, model: str | None, basis: str) -> list[str]:
+    """The lines of the report's "How these numbers were made" box."""
+    methods = estimates["estimate_method"].value_counts()
+    lines = ["Methods per code: " + ", ".join(f"{m} {n}" for m, n in methods.items()) + "."]
+    if audit is not None:
+        n = int(estimates["audit_n"].max())
+        lines.append(f"Audit: {n} answers coded blind ({audit.source}); design: "
+                     f"{audit.design or 'not recorded in the file (passed with --audit as a random sample)'}. "
+                     f"Mean effective audit size {estimates['effective_audit_n'].replace(np.inf, np.nan).mean():.0f}.")
+    else:
+        lines.append("No audit sample: estimates other than human-coded rest on the model's own figures.")
+    lines.append(f"Model: {model}." if model else "Model: not given (pass --model to quote its agreement figures).")
+    if trust:
+        lines.append(f"The model's {trust.get('kind')} agreement with human coders on {trust.get('answers')} answers: "
+                     f"micro-F1 {trust.get('micro_f1')}, macro-F1 {trust.get('macro_f1')}.")
+    lines.append(basis)
+    return lines
