@@ -81,6 +81,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         raise click.UsageError("--fine-tune applies to --method embedding only.")
     check_outside([codebook_path, *data_paths], out)
     check_model_out(out)  # before any training: --out may hold an earlier model, nothing else
+    replaced_heldout = _has_heldout(out)
     cb = load_codebook(codebook_path)
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     options = TrainOptions(method=method, embedding_model=embedding_model, embedding_layers=embedding_layers,
@@ -97,6 +98,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
                        f"definitions, {len(cb)} codes...", err=True)
         train_model(cb, data, options, progress=not quiet, model=model).save(out)
+        _note_dropped_heldout(replaced_heldout, out)
         what = "the codebook's keywords" if method == "keyword" else "the codebook alone"
         click.echo(f"Model written to {out} (from {what}; no cross-validated figures).")
         return
@@ -119,7 +121,30 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f}{format_interval(cv['micro_f1_interval'], '95% interval ')}, "
                    f"macro-F1 {cv['macro_f1']:.3f}{format_interval(cv['macro_f1_interval'])} "
                    f"({cv['folds']}-fold; see {out / 'README.md'}).")
+        click.echo(f"These are cross-validated on the training answers, so optimistic. For figures to quote, measure "
+                   f"the model on coded answers it was not trained on and record them: opm-nlp evaluate {out} "
+                   f"--data HELD_OUT --text-col ... --id-col ... --save")
+    _note_dropped_heldout(replaced_heldout, out)
     click.echo(f"Model written to {out}")
+
+
+def _has_heldout(folder: Path) -> bool:
+    """Whether ``folder`` holds a model with held-out figures (which training a new one there drops)."""
+    from opm_nlp.exceptions import ModelError
+    from opm_nlp.model.folder import read_metadata
+
+    if not (folder / "metadata.json").is_file():
+        return False
+    try:
+        return bool(read_metadata(folder).get("heldout_metrics"))
+    except ModelError:
+        return False
+
+
+def _note_dropped_heldout(dropped: bool, out: Path) -> None:
+    if dropped:
+        click.echo(f"The held-out figures of the model {out} held are not carried over (they measured that model): "
+                   f"evaluate this one with --save.")
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -182,8 +207,8 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, sheet, coded_form
         click.echo(f"Micro-F1 {table.loc['micro', 'f1']:.3f}{format_interval(intervals['micro'], '95% interval ')}, "
                    f"macro-F1 {table.loc['macro', 'f1']:.3f}{format_interval(intervals['macro'])}: how much they depend on "
                    f"which {report['n_answers']} answers were coded.")
-    click.echo("kappa_low-kappa_high: 95% bootstrap interval of kappa; alpha: Krippendorff's alpha; agreement: share "
-               "of answers with the same 0/1.")
+    shown_interval = "kappa_low-kappa_high: 95% bootstrap interval of kappa; " if format_interval(intervals["micro"]) else ""
+    click.echo(f"{shown_interval}alpha: Krippendorff's alpha; agreement: share of answers with the same 0/1.")
     click.echo(report["reading"])
     if second is not None:
         click.echo(f"\nOn the {report['n_double_coded']} answers both people coded, kappa per code, and the two "
