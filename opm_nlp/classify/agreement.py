@@ -24,8 +24,9 @@ import warnings
 
 import numpy as np
 
-#: Resamples of the answers behind a kappa interval: at 1,000 the interval's ends move by under 0.01
-#: between seeds on the illustrative held-out answers (120 answers, 12 codes).
+#: Resamples of the answers behind a kappa interval. On the illustrative held-out answers (120 answers,
+#: 12 codes, shipped model) the ends of the mean-kappa interval move by under 0.01 across seeds 0-9, a
+#: single code's by up to 0.06: read a code's interval to one decimal.
 KAPPA_RESAMPLES = 1000
 #: Landis & Koch (1977) bands above 0 (below it: "poor"): (upper bound, name), read from the lowest.
 LANDIS_KOCH = ((0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"),
