@@ -243,3 +243,11 @@ def test_shipped_model_and_demo_quote_held_out_figures(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"trained on 387 coded answers. {trust_sentence(metadata)}" in result.output
     assert "Held-out: 120 answers coded by people, micro-F1 0." in result.output
+
+
+def test_figures_edited_out_of_shape_count_as_absent(trained_dir):
+    metadata = json.loads((trained_dir / "metadata.json").read_text())
+    assert trust_figures({**metadata, "heldout_metrics": {"per_code": ["not", "a", "table"]}})["kind"] == \
+        "cross-validated"
+    assert trust_figures({**metadata, "heldout_metrics": "edited"})["kind"] == "cross-validated"
+    assert trust_figures({**metadata, "cv_metrics": {"per_code": "x"}}) is None

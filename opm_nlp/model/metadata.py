@@ -140,17 +140,19 @@ def trust_figures(metadata: dict) -> dict | None:
         those give whole numbers that reproduce F1, else None. ``None`` when the model has neither
         kind of figure (trained on the codebook alone, or keywords).
     """
+    # metadata.json is not hashed: a record edited out of shape counts as absent rather than failing
     held = metadata.get("heldout_metrics")
-    if isinstance(held, dict) and held.get("per_code"):
+    if isinstance(held, dict) and held.get("per_code") and isinstance(held["per_code"], dict):
         kind, figures, answers, data = "held-out", held, held.get("answers"), list(held.get("data") or [])
     else:
         figures = metadata.get("cv_metrics")
-        if not isinstance(figures, dict) or not figures.get("per_code"):
+        if not isinstance(figures, dict) or not isinstance(figures.get("per_code"), dict) or not figures["per_code"]:
             return None
         training = metadata.get("training") or {}
         kind, answers, data = "cross-validated", training.get("answers"), list(training.get("sources") or [])
     per_code = {}
     for code, row in figures["per_code"].items():
+        row = row if isinstance(row, dict) else {}
         out = {k: row.get(k) for k in TRUST_KEYS}
         if any(out[k] is None for k in _COUNTS) and kind == "cross-validated":
             positives = (metadata.get("training") or {}).get("positives", {}).get(code)
