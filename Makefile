@@ -35,11 +35,14 @@ test-deps:
 test: setup test-deps $(LS_STAMP)
 	OPM_NLP_REQUIRE_CHROMIUM=1 OPM_NLP_REQUIRE_LABEL_STUDIO=1 $(BIN)/python -m pytest
 
-# Rebuild the shipped default model from the illustrative coded answers.
+# Rebuild the shipped default model from the illustrative coded answers, and record its held-out
+# figures (the illustrative held-out answers, which it is not trained on) in the model folder.
 model: setup
 	$(BIN)/opm-nlp train --codebook codebook/opm_behavior_change.yaml \
 	    --data examples/opm_coded_illustrative.csv \
 	    --text-col answer --id-col response_id --out models/opm_default
+	$(BIN)/opm-nlp evaluate models/opm_default --data examples/opm_heldout_illustrative.csv \
+	    --text-col answer --id-col response_id --save --quiet
 
 clean:
 	rm -rf demo_output .pytest_cache build

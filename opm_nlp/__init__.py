@@ -39,6 +39,8 @@ _API = {
     "TagOptions": "opm_nlp.model.options",
     "tag_file": "opm_nlp.model.batch",
     "agreement_table": "opm_nlp.classify.metrics",
+    "trust_figures": "opm_nlp.model.metadata",
+    "trust_sentence": "opm_nlp.model.metadata",
     "theme_frequencies": "opm_nlp.report.tables",
     "build_report": "opm_nlp.report.build",
     "review_frame": "opm_nlp.review.sheet",

@@ -572,11 +572,18 @@ def test_review_agreement_counts_kept_added_removed_and_kappa():
         "a": [1, 0, 1, 0, 1, 0], "b": [0, 1, 0, 1, 0, 1],
     })
     table, summary = review_agreement(frame, cb)
-    assert summary == {"reviewed": 5, "changed": 2, "accepted_share": 0.6}
+    assert {k: summary[k] for k in ("reviewed", "changed", "accepted_share")} == {
+        "reviewed": 5, "changed": 2, "accepted_share": 0.6}
+    assert summary["reading"].startswith("How to read these: kappa and alpha are 1 for perfect agreement")
     assert table.loc["a", ["suggested", "kept", "removed", "added"]].tolist() == [3, 2, 1, 1]
     assert table.loc["a", "agreement"] == pytest.approx(0.6)
     assert table.loc["a", "kappa"] == pytest.approx(cohen_kappa([1, 1, 0, 0, 1], [1, 0, 1, 0, 1]))
     assert table.loc["b", ["kept", "removed", "added", "agreement"]].tolist() == [2, 0, 0, 1.0]
+    # Krippendorff's nominal alpha by hand: 10 values (4 zeros, 6 ones), 2 disagreeing answers, each
+    # adding 1 to both off-diagonal coincidences: 1 - (10 - 1) * 4 / (2 * 4 * 6)
+    assert table.loc["a", "alpha"] == pytest.approx(0.25)
+    assert table.loc["b", "alpha"] == 1.0
+    assert table.loc["a", "kappa_low"] <= table.loc["a", "kappa"] <= table.loc["a", "kappa_high"]
 
 
 def test_bad_reviewed_value_and_missing_suggestion_are_clear_errors():

@@ -1,5 +1,8 @@
 """Agreement between coders: model against human, human against human, per code.
 
+The statistics themselves (confusion counts, Krippendorff's alpha, kappa intervals, how to read
+them) are in :mod:`opm_nlp.classify.agreement`.
+
 Results are DataFrames with one row per code plus ``micro`` and ``macro`` average rows.
 """
 
@@ -12,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
+
+from opm_nlp.classify.agreement import (confusion_counts, kappa_intervals, krippendorff_alpha, percent_agreement,
+                                        reading_sentence)
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,7 +48,9 @@ def agreement_table(y_true, y_pred, codes: Sequence[str], labels: dict[str, str]
     -------
     DataFrame
         Index: code ids, then ``micro`` and ``macro``. Columns: label, precision, recall, f1,
-        support (reference positives), predicted (positives in ``y_pred``), kappa.
+        support (reference positives), predicted (positives in ``y_pred``), kappa (Cohen's), alpha
+        (Krippendorff's, nominal), agreement (share of answers with the same 0/1). The ``micro`` row
+        pools every (answer, code) pair; ``macro`` is the mean over codes.
     """
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     with warnings.catch_warnings():
@@ -55,13 +63,22 @@ def agreement_table(y_true, y_pred, codes: Sequence[str], labels: dict[str, str]
         "precision": p, "recall": r, "f1": f, "support": s.astype(int),
         "predicted": y_pred.sum(axis=0).astype(int), "kappa": kappas,
     }, index=pd.Index(list(codes), name="code"))
+    alphas = np.array([krippendorff_alpha(y_true[:, j], y_pred[:, j]) for j in range(y_true.shape[1])])
+    table["alpha"] = alphas
+    table["agreement"] = same = percent_agreement(y_true, y_pred)
     flat_kappa = cohen_kappa(y_true.ravel(), y_pred.ravel())
     table.loc["micro"] = ["(all codes pooled)", micro[0], micro[1], micro[2], int(s.sum()),
-                          int(y_pred.sum()), flat_kappa]
+                          int(y_pred.sum()), flat_kappa, krippendorff_alpha(y_true.ravel(), y_pred.ravel()),
+                          np.nan if len(y_true) == 0 else float((y_true == y_pred).mean())]
     table.loc["macro"] = ["(mean over codes)", p.mean(), r.mean(), f.mean(), int(s.sum()),
-                          int(y_pred.sum()), np.nanmean(kappas) if np.isfinite(kappas).any() else np.nan]
+                          int(y_pred.sum()), _nanmean(kappas), _nanmean(alphas), _nanmean(same)]
     table[["support", "predicted"]] = table[["support", "predicted"]].astype(int)
     return table
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean of the defined values (NaN when none is)."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
 def f1_intervals(y_true, y_pred, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> dict[str, tuple]:
@@ -103,6 +120,20 @@ def f1_intervals(y_true, y_pred, level: float = 0.95, resamples: int = 2000, see
     return out
 
 
+def with_kappa_intervals(table: pd.DataFrame, y_true, y_pred) -> pd.DataFrame:
+    """An :func:`agreement_table` of ``y_pred`` against ``y_true`` with ``kappa_low`` and ``kappa_high`` after kappa.
+
+    The 95% bootstrap interval of each row's kappa (:func:`~opm_nlp.classify.agreement.kappa_intervals`).
+    """
+    intervals = kappa_intervals(y_true, y_pred)
+    ends = np.array([*intervals["per_code"], intervals["micro"], intervals["macro"]], dtype=float)
+    out = table.copy()
+    at = list(out.columns).index("kappa") + 1
+    out.insert(at, "kappa_low", ends[:, 0])
+    out.insert(at + 1, "kappa_high", ends[:, 1])
+    return out
+
+
 def format_table(table: pd.DataFrame) -> str:
     """Plain-text rendering of an agreement table for the terminal."""
     shown = table.copy()
@@ -130,19 +161,27 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
     Returns
     -------
     dict
-        ``model_vs_human`` (agreement table), ``n_answers``, ``f1_intervals`` (95% bootstrap intervals
-        of micro- and macro-F1, :func:`f1_intervals`); with ``second`` also ``kappa_comparison``
-        (per code: human-human kappa beside model-human kappa on the double-coded answers) and
+        ``model_vs_human`` (:func:`agreement_table` with ``kappa_low`` and ``kappa_high``, the 95%
+        bootstrap interval of kappa, :func:`~opm_nlp.classify.agreement.kappa_intervals`), ``n_answers``,
+        ``f1_intervals`` (95% bootstrap intervals of micro- and macro-F1, :func:`f1_intervals`),
+        ``confusion`` (per code: tp, fp, fn, tn of the model against the person), ``reading`` (how to
+        read kappa and alpha, :func:`~opm_nlp.classify.agreement.reading_sentence`); with ``second``
+        also ``kappa_comparison`` (per code: human-human kappa beside model-human kappa on the
+        double-coded answers, and the two people's Krippendorff's alpha and percent agreement) and
         ``n_double_coded``.
     """
     codes = model.codebook.ids
     labels = model.codebook.labels
     predicted = model.tag(coded[[id_col, text_col]], text_col, id_col, carry=[], progress=progress)
+    human, machine = coded[codes].to_numpy(), predicted[codes].to_numpy()
+    table = with_kappa_intervals(agreement_table(human, machine, codes, labels), human, machine)
     report = {
         "n_answers": int(len(coded)),
-        "model_vs_human": agreement_table(coded[codes].to_numpy(), predicted[codes].to_numpy(), codes, labels),
-        "f1_intervals": {average: list(interval) for average, interval
-                         in f1_intervals(coded[codes].to_numpy(), predicted[codes].to_numpy()).items()},
+        "model_vs_human": table,
+        "f1_intervals": {average: list(interval) for average, interval in f1_intervals(human, machine).items()},
+        "confusion": dict(zip(codes, confusion_counts(human, machine))),
+        "reading": reading_sentence(table.loc["macro", "kappa"],
+                                    tuple(table.loc["macro", ["kappa_low", "kappa_high"]])),
     }
     if second is None:
         return report
@@ -162,11 +201,13 @@ def agreement_report(model, coded: pd.DataFrame, text_col: str, id_col: str,
             "kappa_human_human": cohen_kappa(first, other),
             "kappa_model_coder1": cohen_kappa(machine, first),
             "kappa_model_coder2": cohen_kappa(machine, other),
+            "alpha_human_human": krippendorff_alpha(first, other),
+            "agreement_human_human": float((first == other).mean()),
         })
     comparison = pd.DataFrame(rows).set_index("code")
     comparison.loc["macro"] = ["(mean over codes)", int(comparison["positives_coder1"].sum()),
                                int(comparison["positives_coder2"].sum()),
-                               *comparison[["kappa_human_human", "kappa_model_coder1", "kappa_model_coder2"]].mean()]
+                               *comparison.iloc[:, 3:].mean()]
     report["kappa_comparison"] = comparison
     report["n_double_coded"] = int(len(both))
     return report

@@ -31,6 +31,7 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     from opm_nlp.io.responses import read_responses
     from opm_nlp.io.tables import answered, write_table
     from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.metadata import trust_sentence
     from opm_nlp.report.tables import theme_frequencies
 
     if not (model_dir / "metadata.json").is_file():
@@ -47,8 +48,8 @@ def run_demo(out: str | Path, model_dir: Path, new_wave: Path, progress: bool = 
     lines = [
         f"Illustrative OPM wave ({new_wave.name}; invented answers, not study data): "
         f"{len(tagged)} respondents, {with_answer} with an answer.",
-        f"Model: {model_dir.name} ({model.metadata['training']['answers']} training answers, "
-        f"cross-validated macro-F1 {model.metadata['cv_metrics']['macro_f1']:.2f}).",
+        f"Model: {model_dir.name}, trained on {model.metadata['training']['answers']} coded answers. "
+        f"{trust_sentence(model.metadata)}",
         f"{int(tagged[NEEDS_REVIEW_COL].sum())} answers are flagged for review.",
         "",
         "Suggested themes (respondents, % of those who answered):",

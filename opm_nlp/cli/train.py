@@ -81,6 +81,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         raise click.UsageError("--fine-tune applies to --method embedding only.")
     check_outside([codebook_path, *data_paths], out)
     check_model_out(out)  # before any training: --out may hold an earlier model, nothing else
+    replaced_heldout = _has_heldout(out)
     cb = load_codebook(codebook_path)
     epochs = None if fine_tune is None else DEFAULT_EPOCHS if fine_tune else 0
     options = TrainOptions(method=method, embedding_model=embedding_model, embedding_layers=embedding_layers,
@@ -97,6 +98,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
             click.echo(f"Training '{method}' model on the codebook alone: {len(cb.examples())} examples and "
                        f"definitions, {len(cb)} codes...", err=True)
         train_model(cb, data, options, progress=not quiet, model=model).save(out)
+        _note_dropped_heldout(replaced_heldout, out)
         what = "the codebook's keywords" if method == "keyword" else "the codebook alone"
         click.echo(f"Model written to {out} (from {what}; no cross-validated figures).")
         return
@@ -119,7 +121,30 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         click.echo(f"Cross-validated micro-F1 {cv['micro_f1']:.3f}{format_interval(cv['micro_f1_interval'], '95% interval ')}, "
                    f"macro-F1 {cv['macro_f1']:.3f}{format_interval(cv['macro_f1_interval'])} "
                    f"({cv['folds']}-fold; see {out / 'README.md'}).")
+        click.echo(f"These are cross-validated on the training answers, so optimistic. For figures to quote, measure "
+                   f"the model on coded answers it was not trained on and record them: opm-nlp evaluate {out} "
+                   f"--data HELD_OUT --text-col ... --id-col ... --save")
+    _note_dropped_heldout(replaced_heldout, out)
     click.echo(f"Model written to {out}")
+
+
+def _has_heldout(folder: Path) -> bool:
+    """Whether ``folder`` holds a model with held-out figures (which training a new one there drops)."""
+    from opm_nlp.exceptions import ModelError
+    from opm_nlp.model.folder import read_metadata
+
+    if not (folder / "metadata.json").is_file():
+        return False
+    try:
+        return bool(read_metadata(folder).get("heldout_metrics"))
+    except ModelError:
+        return False
+
+
+def _note_dropped_heldout(dropped: bool, out: Path) -> None:
+    if dropped:
+        click.echo(f"The held-out figures of the model {out} held are not carried over (they measured that model): "
+                   f"evaluate this one with --save.")
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -134,21 +159,29 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
               help="The same answers coded by a second person: adds human-human kappa per code.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the figures as JSON.")
+@click.option("--save", is_flag=True,
+              help="Record the figures in the model folder as its held-out figures (metadata.json and the model "
+                   "card), which train, demo, the card and the report then quote. Refused for answers the model "
+                   "was trained on.")
 @verbosity_options
 def evaluate(model_dir, data_path, text_col, id_col, encoding, sheet, coded_format, code_col, second_coder,
-             json_path, quiet) -> None:
+             json_path, save, quiet) -> None:
     """How well the model agrees with human coders, per code.
+
+    Precision, recall, F1, Cohen's kappa with a 95% bootstrap interval, Krippendorff's alpha and
+    percent agreement, against the answers in --data, which the model must not have been trained on.
 
     \b
     Example:
       opm-nlp evaluate models/opm_default --data held_out.csv \\
-          --text-col answer --id-col response_id --second-coder held_out_coder2.csv
+          --text-col answer --id-col response_id --second-coder held_out_coder2.csv --save
     """
     from opm_nlp.classify.metrics import agreement_report, agreement_report_json, format_table
     from opm_nlp.codebook.coded import read_coded
     from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import write_json
     from opm_nlp.model.coding_model import CodingModel
+    from opm_nlp.model.heldout import check_not_trained_on, heldout_metrics, save_heldout_metrics
     from opm_nlp.model.training import read_human_coded
 
     check_model_folder(model_dir)
@@ -158,6 +191,8 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, sheet, coded_form
     cb = model.codebook
     coded, note = read_human_coded(data_path, cb, text_col, id_col, encoding=encoding, format=coded_format,
                                    code_col=code_col, sheet=sheet)
+    if save:  # before the slow part: answers the model learned from give no held-out figures
+        check_not_trained_on(model.metadata, coded[id_col].tolist(), str(data_path), model_dir)
     if note:
         click.echo(note)
     second = None
@@ -172,9 +207,16 @@ def evaluate(model_dir, data_path, text_col, id_col, encoding, sheet, coded_form
         click.echo(f"Micro-F1 {table.loc['micro', 'f1']:.3f}{format_interval(intervals['micro'], '95% interval ')}, "
                    f"macro-F1 {table.loc['macro', 'f1']:.3f}{format_interval(intervals['macro'])}: how much they depend on "
                    f"which {report['n_answers']} answers were coded.")
+    shown_interval = "kappa_low-kappa_high: 95% bootstrap interval of kappa; " if format_interval(intervals["micro"]) else ""
+    click.echo(f"{shown_interval}alpha: Krippendorff's alpha; agreement: share of answers with the same 0/1.")
+    click.echo(report["reading"])
     if second is not None:
-        click.echo(f"\nOn the {report['n_double_coded']} answers both people coded, kappa per code:")
+        click.echo(f"\nOn the {report['n_double_coded']} answers both people coded, kappa per code, and the two "
+                   f"people's alpha and percent agreement:")
         click.echo(format_table(report["kappa_comparison"]))
     if json_path is not None:
         write_json(agreement_report_json(report), json_path)
         click.echo(f"Figures written to {json_path}")
+    if save:
+        save_heldout_metrics(model, model_dir, heldout_metrics(report, [data_path.name]))
+        click.echo(f"Held-out figures recorded in {model_dir / 'metadata.json'} and its model card.")

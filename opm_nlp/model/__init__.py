@@ -2,7 +2,8 @@
 
 A codebook + encoder + fitted classifier + thresholds (``coding_model``); its folder format, data
 only (``folder``, with its array file ``arrays``; ``convert`` for folders of the old, pickled format),
-metadata and model card (``metadata``, ``card``); the options of a training and a
+metadata and model card (``metadata``, ``card``), held-out figures recorded in the folder
+(``heldout``); the options of a training and a
 tagging run (``options``); training from coded files, leaving out unreviewed rows (``training``,
 ``reviewed``); tagging files in chunks, resumable (``batch``, ``chunks``), or on Dask (``dask_tagging``).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opm_nlp.model.metadata import trust_figures
+
 if TYPE_CHECKING:  # pragma: no cover
     from opm_nlp.model.coding_model import CodingModel
 
@@ -12,12 +14,39 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _kind_phrase(trust: dict | None) -> str:
+    if trust is None:
+        return "none measured (no coded answers to cross-validate on, no held-out answers)"
+    if trust["kind"] == "held-out":
+        return (f"**held-out** — measured on {trust['answers']} answers coded by people that the model was not "
+                f"trained on ({', '.join(trust['data'])})")
+    return ("**cross-validated** on the training answers (optimistic; no held-out figures recorded: "
+            "`opm-nlp evaluate MODEL --data HELD_OUT ... --save` adds them)")
+
+
+def _heldout_paragraph(held: dict) -> str:
+    """The held-out summary: F1, kappa and alpha with their intervals, and how to read them."""
+    from opm_nlp.classify.agreement import reading_sentence
+
+    def interval(values) -> str:
+        return "" if not values or None in values else f" (95% interval {_fmt(values[0])}–{_fmt(values[1])})"
+
+    return (f"Held-out ({held['answers']} answers coded by people, {', '.join(held['data'])}, measured "
+            f"{held['date']}): micro-F1 {_fmt(held['micro_f1'])}{interval(held.get('micro_f1_interval'))}, "
+            f"macro-F1 {_fmt(held['macro_f1'])}{interval(held.get('macro_f1_interval'))}, mean Krippendorff's "
+            f"alpha {_fmt(held.get('macro_alpha'))}. These are the figures to quote. "
+            + reading_sentence(held.get("macro_kappa"), tuple(held.get("macro_kappa_interval") or (None, None))
+                               if None not in (held.get("macro_kappa_interval") or [None]) else None))
+
+
 def render_model_card(model: CodingModel) -> str:
     """Markdown describing what the model is, what it was trained on and how far to trust it."""
     meta = model.metadata
     codebook = model.codebook
     training = meta["training"]
     cv = meta.get("cv_metrics")
+    trust = trust_figures(meta)
+    short = "held-out" if trust and trust["kind"] == "held-out" else "CV"
     lines = [
         f"# opm-nlp model: {codebook.name}",
         "",
@@ -69,17 +98,22 @@ def render_model_card(model: CodingModel) -> str:
         "",
         "## Codes",
         "",
-        "| code | label | training positives | threshold | CV precision | CV recall | CV F1 | CV kappa |",
+        f"Agreement with people per code: {_kind_phrase(trust)}.",
+        "",
+        f"| code | label | training positives | threshold | {short} precision | {short} recall | {short} F1 | "
+        f"{short} kappa |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for code in codebook.codes:
-        per = (cv or {}).get("per_code", {}).get(code.id, {})
+        per = (trust or {}).get("per_code", {}).get(code.id, {})
         lines.append(
             f"| `{code.id}` | {code.label} | {training['positives'][code.id]} | "
             f"{meta['thresholds'][code.id]:.2f} | {_fmt(per.get('precision'))} | {_fmt(per.get('recall'))} | "
             f"{_fmt(per.get('f1'))} | {_fmt(per.get('kappa'))} |"
         )
     lines.append("")
+    if trust and trust["kind"] == "held-out":
+        lines += [_heldout_paragraph(meta["heldout_metrics"]), ""]
     if cv:
         intervals = ""
         if cv.get("micro_f1_interval") and None not in cv["micro_f1_interval"] + cv["macro_f1_interval"]:
@@ -89,8 +123,10 @@ def render_model_card(model: CodingModel) -> str:
                          f"much the figures depend on which answers happened to be coded).")
         lines += [
             f"Cross-validated ({cv['folds']}-fold) micro-F1 {_fmt(cv['micro_f1'])}, macro-F1 {_fmt(cv['macro_f1'])}."
-            f"{intervals} These are {cv['note']}. Measure agreement on answers the model has not seen with "
-            "`opm-nlp evaluate`.",
+            f"{intervals} These are {cv['note']}"
+            + (": quote the held-out figures above." if short == "held-out" else
+               ". Measure agreement on answers the model has not seen, and record it here, with "
+               "`opm-nlp evaluate MODEL --data HELD_OUT ... --save`."),
             "",
         ]
     warnings = []

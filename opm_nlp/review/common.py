@@ -146,12 +146,16 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
     table : DataFrame
         Index: code ids, then ``micro`` and ``macro``. Columns: label, suggested (model positives),
         kept, removed, added (by the reviewer), agreement (share of reviewed answers where the
-        reviewer's 0/1 equals the model's), precision, recall, kappa (model vs reviewer).
+        reviewer's 0/1 equals the model's), precision, recall, kappa (Cohen's, model vs reviewer),
+        kappa_low and kappa_high (its 95% bootstrap interval over the reviewed answers), alpha
+        (Krippendorff's).
     summary : dict
         ``reviewed`` (answers), ``changed`` (answers whose codes the reviewer changed),
-        ``accepted_share`` (answers accepted unchanged / reviewed).
+        ``accepted_share`` (answers accepted unchanged / reviewed), ``reading`` (how to read kappa
+        and alpha, :func:`~opm_nlp.classify.agreement.reading_sentence`).
     """
-    from opm_nlp.classify.metrics import agreement_table
+    from opm_nlp.classify.agreement import reading_sentence
+    from opm_nlp.classify.metrics import agreement_table, with_kappa_intervals
 
     missing = [c for c in codebook.ids if c not in reviewed.columns]
     if missing:
@@ -165,9 +169,10 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
         raise ReviewError(f"{source}: no answer is marked {REVIEWED_COL}=1, so there are no reviews to compare "
                           f"with the suggestions yet. Set '{REVIEWED_COL}' to 1 on the rows people have checked.")
     changed = int((human != model).any(axis=1).sum())
-    summary = {"reviewed": n, "changed": changed,
-               "accepted_share": (n - changed) / n if n else float("nan")}
-    base = agreement_table(human, model, codebook.ids, codebook.labels)
+    base = with_kappa_intervals(agreement_table(human, model, codebook.ids, codebook.labels), human, model)
+    summary = {"reviewed": n, "changed": changed, "accepted_share": (n - changed) / n,
+               "reading": reading_sentence(base.loc["macro", "kappa"],
+                                           tuple(base.loc["macro", ["kappa_low", "kappa_high"]]))}
     kept = (human & model).sum(axis=0)
     removed = ((model == 1) & (human == 0)).sum(axis=0)
     added = ((model == 0) & (human == 1)).sum(axis=0)
@@ -180,9 +185,8 @@ def review_agreement(reviewed: pd.DataFrame, codebook: Codebook, source: str = "
         "added": [*added, added.sum(), added.sum()],
         "agreement": [*same, same.mean() if n else np.nan, same.mean() if n else np.nan],
         "precision": base["precision"], "recall": base["recall"], "kappa": base["kappa"],
+        "kappa_low": base["kappa_low"], "kappa_high": base["kappa_high"], "alpha": base["alpha"],
     }, index=base.index)
-    if not n:
-        table[["precision", "recall", "kappa"]] = np.nan
     return table, summary
 
 
@@ -196,5 +200,7 @@ def format_agreement(table: pd.DataFrame, summary: dict) -> str:
     head = (f"Reviewers accepted the model's codes unchanged on {n - summary['changed']} of {n} answers "
             f"({summary['accepted_share']:.0%}) and changed them on {summary['changed']}.\n"
             f"Per code, model suggestion vs reviewer (kept/removed/added by the reviewer; agreement = same "
-            f"0/1; kappa = Cohen's kappa):")
-    return head + "\n" + format_table(table)
+            f"0/1; kappa = Cohen's kappa, kappa_low-kappa_high its 95% bootstrap interval; alpha = Krippendorff's "
+            f"alpha):")
+    reading = f"\n{summary['reading']}" if summary.get("reading") else ""
+    return head + "\n" + format_table(table) + reading
