@@ -3,8 +3,6 @@
 import json
 import re
 import shutil
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -184,21 +182,26 @@ def test_evaluate_save_refuses_the_training_answers(tmp_path, trained_dir):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
-def test_evaluate_save_refuses_answers_the_training_ids_name(tmp_path, trained_dir, monkeypatch):
-    """With training ids kept in the folder (opm_nlp.model.training_ids), the ids are what is checked."""
+def test_evaluate_save_refuses_answers_the_training_ids_name(tmp_path, trained_dir):
+    """With salted hashes of the training ids in the folder, the ids are what is checked, not file names."""
+    from opm_nlp.model.training_ids import TRAINING_IDS_KEY, training_ids_record
+
     folder = tmp_path / "model"
     shutil.copytree(trained_dir, folder)
     held_out = pd.read_csv(HELD_OUT, dtype=str)
-    seen = set(held_out["response_id"][:7])
-    module = types.ModuleType("opm_nlp.model.training_ids")
-    module.trained_on = lambda metadata, ids: [i for i in ids if i in seen]
-    monkeypatch.setitem(sys.modules, "opm_nlp.model.training_ids", module)
+
+    def record(ids) -> None:
+        metadata = json.loads((folder / "metadata.json").read_text())
+        metadata[TRAINING_IDS_KEY] = training_ids_record(ids)
+        (folder / "metadata.json").write_text(json.dumps(metadata))
+
+    record(["R0001", *held_out["response_id"][:7]])
     result = run("evaluate", folder, "--data", HELD_OUT, *COLS, "--save", "--quiet")
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {HELD_OUT}: 7 of its 120 answers are among those the model in {folder} "
                                     f"was trained on")
     assert "heldout_metrics" not in json.loads((folder / "metadata.json").read_text())
-    seen.clear()
+    record(["R0001", "R0002"])
     assert run("evaluate", folder, "--data", HELD_OUT, *COLS, "--save", "--quiet").exit_code == 0
 
 

@@ -92,13 +92,10 @@ def check_not_trained_on(metadata: dict, ids: Sequence, data_name: str, folder: 
     DataError
         Naming how many answers (or which file) the model was trained on.
     """
-    try:
-        from opm_nlp.model.training_ids import trained_on
-    except ImportError:  # a package without the module keeps no training ids: the file names are all there is
-        trained_on = None
-    found = trained_on(metadata, list(ids)) if trained_on is not None else None
-    if found is not None:
-        overlap = found if isinstance(found, int) and not isinstance(found, bool) else len(list(found))
+    from opm_nlp.model.training_ids import TRAINING_IDS_KEY, trained_on
+
+    if (metadata or {}).get(TRAINING_IDS_KEY) is not None:
+        overlap = int(trained_on(metadata, list(ids)).sum())
         if overlap:
             raise DataError(f"{data_name}: {overlap} of its {len(ids)} answers are among those the model in {folder} "
                             f"was trained on, so its figures would not be held-out ones. Evaluate on answers "

@@ -127,10 +127,8 @@ def read_audit(frame: pd.DataFrame, codebook: Codebook, tagged: pd.DataFrame, te
 
 def _check_not_trained_on(metadata: dict, ids: list[str], source: str) -> None:
     """Refuse audit answers the model learned from (when the model folder records its training ids)."""
-    try:
-        from opm_nlp.model.training_ids import trained_on
-    except ImportError:  # a model package without training-id records: nothing to check against
-        return
+    from opm_nlp.model.training_ids import trained_on
+
     seen = np.asarray(trained_on(metadata, ids), dtype=bool)
     if seen.any():
         found = [i for i, s in zip(ids, seen) if s]

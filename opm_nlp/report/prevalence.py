@@ -31,10 +31,8 @@ def trust_of(metadata: dict | None) -> dict | None:
     """The model's trust figures (held-out, else cross-validated), or None when the model has none."""
     if metadata is None:
         return None
-    try:
-        from opm_nlp.model.metadata import trust_figures
-    except ImportError:  # a model package that does not yet describe its trust figures
-        return None
+    from opm_nlp.model.metadata import trust_figures
+
     return trust_figures(metadata)
 
 
