@@ -399,7 +399,7 @@ def test_html_is_self_contained_and_escaped(written):
     page = paths["report.html"].read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
     assert "url(http" not in page and "@import" not in page and "<script" not in page
-    assert page.count("<svg") == 6  # estimates, frequencies, by site, wave trend, co-occurrence, pre/post
+    assert page.count("<svg") == 5  # frequencies, by site, wave trend, co-occurrence, pre/post (no audit, no model)
     assert page.count("<table") == len(written[0].tables)
     assert "Fisher&#39;s exact" in page or "Fisher's exact" in page
     assert "p_holm is Holm-adjusted within each family" in page
@@ -450,7 +450,7 @@ def test_report_renders_tables_and_charts_in_headless_chromium(written, tmp_path
     dom = _chromium(tmp_path, "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<table") == len(written[0].tables)
-    assert dom.stdout.count("<svg") == 6
+    assert dom.stdout.count("<svg") == 5
     assert "Aligning expectations" in dom.stdout and "Listening" in dom.stdout
 
     shot = tmp_path / "report.png"

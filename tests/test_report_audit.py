@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -107,17 +105,17 @@ def test_audit_needs_the_id_column():
         _read(audit, tagged)
 
 
-def test_audit_the_model_was_trained_on_is_refused(monkeypatch):
+def test_audit_the_model_was_trained_on_is_refused():
+    from opm_nlp.model.training_ids import TRAINING_IDS_KEY, training_ids_record
+
     tagged, truth = _wave()
     audit = _audit(tagged, truth)
     first = audit["response_id"].iloc[0]
-    fake = types.ModuleType("opm_nlp.model.training_ids")
-    fake.trained_on = lambda metadata, ids: np.array([i == first for i in ids])
-    monkeypatch.setitem(sys.modules, "opm_nlp.model.training_ids", fake)
+    metadata = {TRAINING_IDS_KEY: training_ids_record(["x-1", first])}
     with pytest.raises(DataError, match=rf"the model was trained on 1 of the audit's answers \({first}\)"):
-        _read(audit, tagged, metadata={})
-    fake.trained_on = lambda metadata, ids: np.zeros(len(ids), bool)
-    assert len(_read(audit, tagged, metadata={}).codes) == 60
+        _read(audit, tagged, metadata=metadata)
+    metadata = {TRAINING_IDS_KEY: training_ids_record(["x-1", "x-2"])}
+    assert len(_read(audit, tagged, metadata=metadata).codes) == 60
 
 
 def test_estimates_with_an_audit_cover_the_truth_and_beat_the_model():
@@ -176,6 +174,20 @@ def test_cli_report_with_audit(files):
     assert page.index("How these numbers were made") < page.index("Theme frequencies")
     assert "simple random sample of 60" in page
     assert "estimates" in pd.ExcelFile(out / "report.xlsx").sheet_names
+    # the corrected estimates get their own chart, and the warning says the counts are not corrected
+    assert (out / "figures" / "estimates.svg").is_file()
+    assert "The estimates (first table) correct for the model's errors" in page
+
+
+def test_cli_report_without_audit_says_how_to_get_reportable_estimates(files):
+    out = files / "report"
+    result = CliRunner().invoke(cli, ["report", str(files / "tagged.csv"), "--codebook", str(files / "two.yaml"),
+                                      "--out", str(out), "--quotes", "0"])
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(out / "theme_frequencies.csv")["estimate_method"]) == {"model-only"}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "code a random sample blind ('opm-nlp review sample') and pass it with --audit" in page
+    assert not (out / "figures" / "estimates.svg").exists()  # model-only estimates repeat the counts' chart
 
 
 def test_cli_report_refuses_a_bad_audit_in_one_line(files):

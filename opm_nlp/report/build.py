@@ -31,7 +31,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.report.html import render_html
-from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, estimate_table, how_made
+from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, corrects, estimate_table, how_made
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
@@ -114,12 +114,13 @@ class Report:
             out.append((section, caption, figure))
 
         estimates = self.tables["estimates"].frame
-        add("estimates", "Estimated % of respondents who answered, per theme, with 95% intervals (method per theme "
-                         "in the table).",
-            plotting.plot_frequencies(estimates.assign(
-                pct_of_answered=estimates["estimate_pct"], ci_low=estimates["estimate_ci_low"],
-                ci_high=estimates["estimate_ci_high"], respondents=self.tables["frequencies"].frame["respondents"]),
-                self.codebook, title="Estimated share per theme"))
+        if corrects(estimates):  # else the estimates are the counts, charted below
+            add("estimates", "Estimated % of respondents who answered, per theme, with 95% intervals (method per theme "
+                             "in the table).",
+                plotting.plot_frequencies(estimates.assign(
+                    pct_of_answered=estimates["estimate_pct"], ci_low=estimates["estimate_ci_low"],
+                    ci_high=estimates["estimate_ci_high"]), self.codebook, title="Estimated share per theme",
+                    interval="95% interval of the estimate", annotations=estimates["estimate_method"].tolist()))
         frequencies = self.tables["frequencies"].frame
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
@@ -281,7 +282,7 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
                     title=title)
     estimates, notes = estimate_table(table, codebook, text_col, id_col, audit=audit, trust=trust)
     report.notes += [*(audit.notes if audit is not None else ()), *notes]
-    report.made = how_made(estimates, audit, trust, model, basis_text(report.basis))
+    report.made = how_made(estimates, audit, trust, model)
     _add(report, "estimates", "Estimated share of respondents per theme", estimates,
          "Per code: the estimated % of respondents who answered, its 95% interval and the method "
          "(prediction-powered: model scores on every answer corrected by a random audit coded blind; adjusted: "

@@ -147,9 +147,13 @@ nav a { margin-right: .8em; }
  (fingerprint {{ codebook.fingerprint }}) · {{ codes }} codes · created {{ created }} with opm-nlp {{ version }}</p>
 {% if made %}<div class="basis" id="made"><b>How these numbers were made.</b><ul>{% for line in made %}<li>{{ line }}</li>{% endfor %}</ul></div>{% endif %}
 <div class="basis" id="basis"><b>What the numbers rest on.</b> {{ basis_line }}</div>
-{% if basis.model_only %}<div class="warn">{{ basis.model_only }} of the {{ basis.answered }} answers carry model
-suggestions that no person has reviewed; figures that include them carry the model's errors (see the model card's
-per-code precision and recall). Review them, or report them as model estimates.</div>{% endif %}
+{% if basis.model_only and corrected %}<div class="warn">{{ basis.model_only }} of the {{ basis.answered }} answers carry
+model suggestions that no person has reviewed. The estimates (first table) correct for the model's errors, as their
+method says; the counts in the other tables are counts of suggestions and carry those errors.</div>
+{% elif basis.model_only %}<div class="warn">{{ basis.model_only }} of the {{ basis.answered }} answers carry model
+suggestions that no person has reviewed; figures that include them carry the model's errors (see the model's held-out
+figures). To report them, code a random sample blind ('opm-nlp review sample') and pass it with --audit: the
+estimates' intervals then carry the model's error.</div>{% endif %}
 {% for note in notes %}<div class="warn">{{ note }}</div>{% endfor %}
 <nav>{% for section in sections %}<a href="#{{ section.id }}">{{ section.title }}</a>{% endfor %}</nav>
 {% for section in sections %}
@@ -168,6 +172,10 @@ per-code precision and recall). Review them, or report them as model estimates.<
 them, "% of all" by every respondent in the file.</li>
 <li>Intervals for percentages are 95% Wilson score intervals (statsmodels <code>proportion_confint</code>). They
 cover sampling error only: where answers carry model suggestions, the model's coding errors come on top.</li>
+<li>Estimates: "prediction-powered" combines the model's scores on every answer with the human codes of a random
+audit sample coded blind (Angelopoulos et al., Science 2023), so its 95% interval holds whatever the model's errors;
+"adjusted" corrects the model's share by its measured sensitivity and specificity (valid only if this wave's errors
+look like those); "human-coded" counts people's codes; "model-only" counts suggestions as if true.</li>
 <li>"Coded by a person" means the answer comes from a coded file (no model scores) or has <code>reviewed</code> = 1;
 other answers carry only the model's suggestions.</li>
 <li>Example answers coded by a person come first, then answers with model suggestions only, highest score first. Each
@@ -197,7 +205,15 @@ def render_html(report: Report, drawn: list[tuple[str, str, str]] | None = None)
     return environment.from_string(_TEMPLATE).render(
         source=report.source, title=report.heading, codebook=report.codebook, codes=len(report.codebook), created=report.created,
         version=_version(), basis=report.basis, basis_line=basis_text(report.basis), notes=report.notes,
-        made=report.made, sections=sections)
+        made=report.made, sections=sections, corrected=_corrected(report))
+
+
+def _corrected(report: Report) -> bool:
+    """True when some estimate corrects the model's suggestions for its errors."""
+    from opm_nlp.report.prevalence import corrects
+
+    estimates = report.tables.get("estimates")
+    return estimates is not None and corrects(estimates.frame)
 
 
 def _version() -> str:

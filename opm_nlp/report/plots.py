@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import io
 import math
 import re
@@ -80,7 +82,8 @@ def _errors(frame: pd.DataFrame, value: str = "pct_of_answered") -> np.ndarray:
 
 
 def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None,
-                     title: str = "Respondents per theme") -> Figure:
+                     title: str = "Respondents per theme", interval: str = _INTERVAL,
+                     annotations: Sequence[str] | None = None) -> Figure:
     """Horizontal bars: % of respondents who answered, per code, with 95% Wilson interval error bars.
 
     Parameters
@@ -90,6 +93,10 @@ def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None
         pct_of_answered, ci_low, ci_high).
     codebook : Codebook, optional
         For the codes' colours.
+    interval : str
+        What the error bars are, for the axis label.
+    annotations : sequence of str, optional
+        Text beside each bar (default: ``n=<respondents>``).
     """
     n = len(frequencies)
     fig = _figure(8, 0.42 * n + 1.4)
@@ -99,10 +106,12 @@ def plot_frequencies(frequencies: pd.DataFrame, codebook: Codebook | None = None
     ax.barh(y, pct, xerr=_errors(frequencies), color=code_colors(codebook, list(frequencies.index)),
             capsize=3, error_kw={"elinewidth": 1, "ecolor": "#333333"})
     upper = np.nan_to_num(frequencies["ci_high"].to_numpy(float))
-    for yi, x, count in zip(y, np.maximum(pct, upper), frequencies["respondents"]):
-        ax.text(x + 0.8, yi, f"n={int(count)}", va="center", fontsize=8, color="#333333")
+    if annotations is None:
+        annotations = [f"n={int(count)}" for count in frequencies["respondents"]]
+    for yi, x, text in zip(y, np.maximum(pct, upper), annotations):
+        ax.text(x + 0.8, yi, plain_text(text), va="center", fontsize=8, color="#333333")
     ax.set_yticks(y, [_wrap(v) for v in frequencies["label"]], fontsize=9)
-    ax.set_xlabel(f"% of respondents who answered ({_INTERVAL})")
+    ax.set_xlabel(f"% of respondents who answered ({interval})")
     ax.set_xlim(0, min(100, max(10.0, float(np.nanmax(upper, initial=0)) * 1.15 + 5)))
     ax.set_title(plain_text(title), loc="left", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)

@@ -107,7 +107,7 @@ def estimate_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
     return pd.DataFrame(rows).set_index("code"), notes
 
 
-def how_made(estimates: pd.DataFrame, audit, trust: dict | None, model: str | None, basis: str) -> list[str]:
+def how_made(estimates: pd.DataFrame, audit, trust: dict | None, model: str | None) -> list[str]:
     """The lines of the report's "How these numbers were made" box."""
     methods = estimates["estimate_method"].value_counts()
     lines = ["Methods per code: " + ", ".join(f"{m} {n}" for m, n in methods.items()) + "."]
@@ -121,6 +121,15 @@ def how_made(estimates: pd.DataFrame, audit, trust: dict | None, model: str | No
     lines.append(f"Model: {model}." if model else "Model: not given (pass --model to quote its agreement figures).")
     if trust:
         lines.append(f"The model's {trust.get('kind')} agreement with human coders on {trust.get('answers')} answers: "
-                     f"micro-F1 {trust.get('micro_f1')}, macro-F1 {trust.get('macro_f1')}.")
-    lines.append(basis)
+                     f"micro-F1 {_two(trust.get('micro_f1'))}, macro-F1 {_two(trust.get('macro_f1'))}.")
     return lines
+
+
+def _two(value: object) -> str:
+    """A figure with two decimals, or as it is when not a number."""
+    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+
+
+def corrects(estimates: pd.DataFrame) -> bool:
+    """True when some estimate corrects the model's suggestions for its errors (else they repeat the counts)."""
+    return bool(estimates["estimate_method"].isin(["prediction-powered", "adjusted"]).any())
