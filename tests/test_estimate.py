@@ -172,3 +172,16 @@ def test_audit_size_for_margin():
     assert n == math.ceil(1.959964 ** 2 * 0.04 / 0.05 ** 2)
     assert audit_size_for(tp=80, fp=20, fn=20, tn=880, n_answers=100) < 100
     assert audit_size_for(tp=60, fp=60, fn=60, tn=820) > n
+
+
+def test_effective_n_is_at_most_the_answers_nobody_reviewed():
+    """A near-perfect model is worth at most coding every answer left: the effective n never exceeds |U|."""
+    rng = np.random.default_rng(5)
+    y = (rng.random(180) < 0.3).astype(float)
+    f = np.clip(y + rng.normal(0, 0.01, 180), 0, 1)
+    audit = np.zeros(180, bool)
+    audit[:40] = True
+    est = prediction_powered(f, np.where(audit, y, np.nan), audit)
+    assert 40 < est.effective_n <= 180
+    noisy = prediction_powered(np.full(180, 0.3), np.where(audit, y, np.nan), audit)
+    assert noisy.effective_n < est.effective_n

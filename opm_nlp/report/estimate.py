@@ -84,8 +84,10 @@ class Estimate:
     n_answered, n_reviewed, n_audit : int
         Answers in all, answers people reviewed (counted as coded), audit answers.
     effective_n : float or None
-        The audit size a classical (audit-only) interval would need for the same width,
-        ``n * (se_classical / se) ** 2``: what the model was worth in hand-coded answers.
+        The audit size a classical (audit-only) interval would need for the same width: what the model was
+        worth in hand-coded answers. About the wave (finite-population correction), the m with
+        ``var(y) * (1/m - 1/|U|) = se_U ** 2``, at most the |U| answers nobody reviewed; else
+        ``n * (se_classical / se) ** 2``.
     se : float
         Standard error of ``estimate`` (for differences between independent strata).
     classical : Interval or None
@@ -233,7 +235,12 @@ def prediction_powered(scores, labels, audit, reviewed=None, confidence: float =
     audit_only = wilson(float(ya.sum()), n, confidence)
     classical = Interval((known + n_u * audit_only.estimate) / n_total, (known + n_u * audit_only.low) / n_total,
                          (known + n_u * audit_only.high) / n_total)
-    effective = n * (se_class_u / se_u) ** 2 if se_u > 0 else float("inf")
+    if finite_population:
+        # the sample m of the non-reviewed answers whose audit-only interval, with its own finite-population
+        # correction, is as narrow: var_class * (1/m - 1/|U|) = se_u^2. At most |U| (coding them all).
+        effective = n_u if var_class <= 0 else 1.0 / (se_u ** 2 / var_class + 1.0 / n_u)
+    else:
+        effective = n * (se_class_u / se_u) ** 2 if se_u > 0 else float("inf")
     return Estimate(estimate=float(np.clip(estimate, 0, 1)), low=low, high=high, method="prediction-powered",
                     n_answered=n_total, n_reviewed=n_rev, n_audit=n, effective_n=float(effective), se=se,
                     classical=classical, model_only=model_only)
