@@ -103,7 +103,7 @@ def estimate_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
     return pd.DataFrame(rows).set_index("code"), notes
 
 
-def code_estimates(frame: pd.DataFrame, codebook: Codebook, id_col: str, audit=None, trust: dict | None = None, *,
+def code_estimates(frame: pd.DataFrame, codebook: Codebook, id_col: str | None, audit=None, trust: dict | None = None, *,
                    finite_population: bool = True) -> dict[str, Estimate]:
     """Per code, the estimate the data allow over ``frame``'s answers (all answered), by the module's rules.
 
@@ -111,6 +111,8 @@ def code_estimates(frame: pd.DataFrame, codebook: Codebook, id_col: str, audit=N
     ----------
     frame : DataFrame
         Answered answers only (a wave, or one group of it), wide and prepared.
+    id_col : str or None
+        Response-id column (needed with ``audit``).
     audit : Audit, optional
         Its answers that are rows of ``frame`` (and nobody reviewed) correct the model's scores there.
     trust : dict, optional
@@ -126,8 +128,8 @@ def code_estimates(frame: pd.DataFrame, codebook: Codebook, id_col: str, audit=N
     """
     human = human_coded_mask(frame)
     in_audit = np.zeros(len(frame), bool)
-    ids = frame[id_col].astype(str).str.strip()
     if audit is not None:
+        ids = frame[id_col].astype(str).str.strip()
         in_audit = ids.isin(audit.codes.index).to_numpy() & ~human
     per_code = (trust or {}).get("per_code") or {}
     out = {}
