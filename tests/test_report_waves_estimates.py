@@ -13,7 +13,11 @@ from opm_nlp.columns import AUDIT_COL, REVIEWED_COL
 from opm_nlp.report.audit import read_audit
 from opm_nlp.report.build import build_report
 from opm_nlp.report.estimate import prediction_powered
-from opm_nlp.report.strata import ESTIMATE_INTERVAL, GROUP_ESTIMATE_COLUMNS, group_estimates
+from opm_nlp.report.strata import (
+    ESTIMATE_INTERVAL,
+    GROUP_ESTIMATE_COLUMNS,
+    group_estimates,
+)
 from opm_nlp.report.tables import prepare_table
 from opm_nlp.report.waves import MIX_TOLERANCE, NOT_COMPARABLE, wave_tests
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
+from opm_nlp.report import strata
 from opm_nlp.report.html import render_html
 from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, estimate_table, how_made
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
@@ -47,7 +48,6 @@ from opm_nlp.report.tables import (
     side_by_side,
     study_table,
 )
-from opm_nlp.report.strata import chart_source, fallback_note, group_estimate_note, group_estimates
 from opm_nlp.report.waves import wave_tests, wave_tests_note
 
 REPORT_FILES = ("report.html", "report.xlsx", "theme_frequencies.csv")
@@ -128,12 +128,12 @@ class Report:
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
         for column in self.by:
-            section, long, interval = chart_source(self.groups[column], self.group_tables[column],
-                                                   self.group_estimates.get(column), column)
+            section, long, interval = strata.chart_source(self.groups[column], self.group_tables[column],
+                                                          self.group_estimates, column)
             add(section, f"Themes by {column}: one panel per theme, % of answered per group ({interval}); the dashed "
                 f"line is all groups together.", plotting.plot_groups(long, column, self.codebook, interval=interval))
         if self.wave is not None and self.waves is not None and "waves" in self.tables:
-            section, long, interval = chart_source(self.waves, "waves", self.group_estimates.get(self.wave), self.wave)
+            section, long, interval = strata.chart_source(self.waves, "waves", self.group_estimates, self.wave)
             n_waves = long[self.wave].nunique()
             if n_waves >= 3:
                 add(section, f"Trend across {n_waves} waves: % of answered per theme, {interval} shaded.",
@@ -334,11 +334,11 @@ def _add_group_estimates(report: Report, table: pd.DataFrame, by: str, audit, tr
     """Estimates per group of ``by`` when some answers are model-only (else they are the counts); note fallbacks."""
     if by in report.group_estimates or not report.basis["model_only"]:
         return
-    long = group_estimates(table, report.codebook, report.text_col, report.id_col, by, audit, trust, missing)
+    long = strata.group_estimates(table, report.codebook, report.text_col, report.id_col, by, audit, trust, missing)
     name = sheet_name(f"estimates_by_{by}", report.tables)
     report.group_estimates[by] = (name, long)
-    report.notes += [n for n in [fallback_note(long, by)] if n]
-    _add(report, name, f"Estimated share per theme by {by}", long, group_estimate_note(by), index=False)
+    report.notes += [n for n in [strata.fallback_note(long, by)] if n]
+    _add(report, name, f"Estimated share per theme by {by}", long, strata.group_estimate_note(by), index=False)
 
 
 def _add_waves(report: Report, table: pd.DataFrame, wave: str, audit=None, trust: dict | None = None) -> None:

@@ -149,15 +149,18 @@ def group_estimate_note(by: str) -> str:
             f"without audit answers falls back to adjusted or model-only figures and says so in 'note'.")
 
 
-def chart_source(counts: pd.DataFrame, section: str, estimates: tuple[str, pd.DataFrame] | None,
+def chart_source(counts: pd.DataFrame, section: str, estimates: dict[str, tuple[str, pd.DataFrame]],
                  by: str) -> tuple[str, pd.DataFrame, str]:
-    """What a group chart draws: the estimates when any is not model-only, else the counts.
+    """What a group chart draws: the estimates of ``by`` when they correct the counts, else the counts.
+
+    ``estimates`` maps a grouping column to its estimate table's name and long table (the report's
+    ``group_estimates``).
 
     Returns
     -------
     (str, DataFrame, str)
         The report section the chart belongs to, the long table it draws, and what its intervals are.
     """
-    if estimates is not None and has_estimates(estimates[1]):
-        return estimates[0], chart_frame(estimates[1], by), ESTIMATE_INTERVAL
+    if by in estimates and has_estimates(estimates[by][1]):
+        return estimates[by][0], chart_frame(estimates[by][1], by), ESTIMATE_INTERVAL
     return section, counts, "95% Wilson interval"

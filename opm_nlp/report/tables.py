@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook.codes import Codebook
 from opm_nlp.codebook.coded import to_wide
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
 from opm_nlp.exceptions import DataError
 from opm_nlp.io import tables as io_tables

@@ -137,7 +137,8 @@ def _beside(mix: pd.DataFrame, first: str, second: str, differ: bool, estimates:
     out = {"human_from": int(mix.loc[first, "answered_human"]),
            "model_only_from": int(mix.loc[first, "answered_model_only"]),
            "human_to": int(mix.loc[second, "answered_human"]),
-           "model_only_to": int(mix.loc[second, "answered_model_only"]), "coder_sources": "differ" if differ else "same"}
+           "model_only_to": int(mix.loc[second, "answered_model_only"]),
+           "coder_sources": "differ" if differ else "same"}
     a = (estimates or {}).get(first, {}).get(code_id)
     b = (estimates or {}).get(second, {}).get(code_id)
     if a is None or b is None:
