@@ -20,7 +20,6 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
+from opm_nlp.report import strata
 from opm_nlp.report.html import render_html
-from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, corrects, estimate_table, how_made
+from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, ESTIMATES_NOTE, corrects, estimate_table, how_made
 from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
 from opm_nlp.report.tables import (
     MISSING_GROUP,
@@ -44,14 +44,17 @@ from opm_nlp.report.tables import (
     group_frequencies,
     group_values,
     prepare_table,
+    sheet_name,
     side_by_side,
     study_table,
 )
-from opm_nlp.report.waves import wave_tests
+from opm_nlp.report.waves import wave_tests, wave_tests_note
 
 REPORT_FILES = ("report.html", "report.xlsx", "theme_frequencies.csv")
 #: Folder of the report's chart files, inside the report folder.
 FIGURES_DIR = "figures"
+#: Title suffix of the tables that count suggestions as if true (when some answers carry only those).
+COUNTED = " (counts of suggestions)"
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Report:
     groups: dict[str, pd.DataFrame] = field(default_factory=dict)
     waves: pd.DataFrame | None = None
     group_tables: dict[str, str] = field(default_factory=dict)
+    group_estimates: dict[str, tuple[str, pd.DataFrame]] = field(default_factory=dict)
     by: tuple[str, ...] = ()
     wave: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -125,18 +129,20 @@ class Report:
         add("frequencies", "Respondents per theme, % of those who answered, with 95% Wilson intervals.",
             plotting.plot_frequencies(frequencies, self.codebook))
         for column in self.by:
-            add(self.group_tables[column], f"Themes by {column}: one panel per theme, % of answered per group with "
-                f"95% Wilson intervals; the dashed line is all groups together.",
-                plotting.plot_groups(self.groups[column], column, self.codebook))
+            section, long, interval = strata.chart_source(self.groups[column], self.group_tables[column],
+                                                          self.group_estimates, column)
+            add(section, f"Themes by {column}: one panel per theme, % of answered per group ({interval}); the dashed "
+                f"line is all groups together.", plotting.plot_groups(long, column, self.codebook, interval=interval))
         if self.wave is not None and self.waves is not None and "waves" in self.tables:
-            long = self.waves
+            section, long, interval = strata.chart_source(self.waves, "waves", self.group_estimates, self.wave)
             n_waves = long[self.wave].nunique()
             if n_waves >= 3:
-                add("waves", f"Trend across {n_waves} waves: % of answered per theme, 95% Wilson interval shaded.",
-                    plotting.plot_wave_trend(long, self.wave, self.codebook))
+                add(section, f"Trend across {n_waves} waves: % of answered per theme, {interval} shaded.",
+                    plotting.plot_wave_trend(long, self.wave, self.codebook, interval=interval))
             elif n_waves == 2:
-                add("waves", "Themes in the two waves, with 95% Wilson intervals.",
-                    plotting.plot_groups(long, self.wave, self.codebook, title=f"Themes by {self.wave}"))
+                add(section, f"Themes in the two waves ({interval}).",
+                    plotting.plot_groups(long, self.wave, self.codebook, title=f"Themes by {self.wave}",
+                                         interval=interval))
         add("cooccurrence", "Respondents with both themes; the grey diagonal is each theme's total.",
             plotting.plot_cooccurrence(self.tables["cooccurrence"].frame, self.codebook))
         if "prepost" in self.tables:
@@ -283,12 +289,7 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
     estimates, notes = estimate_table(table, codebook, text_col, id_col, audit=audit, trust=trust)
     report.notes += [*(audit.notes if audit is not None else ()), *notes]
     report.made = how_made(estimates, audit, trust, model)
-    _add(report, "estimates", "Estimated share of respondents per theme", estimates,
-         "Per code: the estimated % of respondents who answered, its 95% interval and the method "
-         "(prediction-powered: model scores on every answer corrected by a random audit coded blind; adjusted: "
-         "corrected by the model's measured sensitivity and specificity; human-coded; model-only: suggestions "
-         "counted as true). Beside it the model-only figure, the audit-only figure and interval, and how many "
-         "hand-coded audit answers the model was worth (effective_audit_n).")
+    _add(report, "estimates", "Estimated share of respondents per theme", estimates, ESTIMATES_NOTE)
     frequencies = frequency_table(table, codebook, text_col)
     frequencies[ESTIMATE_COLUMNS] = estimates[ESTIMATE_COLUMNS]
     _add(report, "frequencies", "Theme frequencies", frequencies,
@@ -299,14 +300,16 @@ def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col:
          "As in the OPM study's Table 3: unique respondents per category, in codebook order; with_subcodes also "
          "counts respondents coded with a sub-code of the category.")
     for column in report.by:
+        _add_group_estimates(report, table, column, audit, trust)
         long = group_frequencies(table, codebook, text_col, column)
         report.groups[column] = long
-        report.group_tables[column] = _sheet_name(f"by_{column}", report.tables)
-        _add(report, report.group_tables[column], f"Themes by {column}", side_by_side(long, column),
+        report.group_tables[column] = sheet_name(f"by_{column}", report.tables)
+        title = f"Themes by {column}" + (COUNTED if report.basis["model_only"] else "")
+        _add(report, report.group_tables[column], title, side_by_side(long, column),
              f"Per {column}: respondents with each code, % of that group's answered respondents and its 95% Wilson "
              f"interval, side by side.", group_basis(long, column))
     if wave is not None:
-        _add_waves(report, table, wave)
+        _add_waves(report, table, wave, audit, trust)
     _add(report, "cooccurrence", "Co-occurrence of themes", cooccurrence(table, codebook, text_col),
          "Respondents (who answered) carrying both codes; the diagonal is each code's total.")
     if quotes > 0:
@@ -323,7 +326,18 @@ def _add(report: Report, name: str, title: str, frame: pd.DataFrame, note: str, 
     report.tables[name] = ReportTable(name, title, frame, note, basis, index)
 
 
-def _add_waves(report: Report, table: pd.DataFrame, wave: str) -> None:
+def _add_group_estimates(report: Report, table: pd.DataFrame, by: str, audit, trust, missing: bool = True) -> None:
+    """Estimates per group of ``by`` when some answers are model-only (else they are the counts); note fallbacks."""
+    if by in report.group_estimates or not report.basis["model_only"]:
+        return
+    long = strata.group_estimates(table, report.codebook, report.text_col, report.id_col, by, audit, trust, missing)
+    name = sheet_name(f"estimates_by_{by}", report.tables)
+    report.group_estimates[by] = (name, long)
+    report.notes += [n for n in [strata.fallback_note(long, by)] if n]
+    _add(report, name, f"Estimated share per theme by {by}", long, strata.group_estimate_note(by), index=False)
+
+
+def _add_waves(report: Report, table: pd.DataFrame, wave: str, audit=None, trust: dict | None = None) -> None:
     """Frequencies per wave and, with two waves or more, the tests of change between them.
 
     With one wave there is nothing to compare: the section is left out (its figures are the report's
@@ -340,19 +354,11 @@ def _add_waves(report: Report, table: pd.DataFrame, wave: str) -> None:
         report.notes.append(f"Column '{wave}' holds one wave ({waves[0] if waves else 'none'}): the report has "
                             f"no section by {wave} and no change to test.")
         return
-    _add(report, "waves", f"Themes by {wave}", side_by_side(long, wave),
+    _add_group_estimates(report, table, wave, audit, trust, missing=False)
+    _add(report, "waves", f"Themes by {wave}{COUNTED if report.basis['model_only'] else ''}", side_by_side(long, wave),
          f"Per {wave}: respondents with each code, % of answered and 95% Wilson interval.", group_basis(long, wave))
-    tests = wave_tests(table, codebook, text_col, wave)
-    n_consecutive = int(tests["p_value"].notna()[tests["family"] == "consecutive"].sum())
-    n_overall = int(tests["p_value"].notna()[tests["family"] != "consecutive"].sum())
-    _add(report, "wave_tests", f"Change between {wave}s", tests,
-         f"Consecutive {wave}s compared per code with the two-proportion z-test (Fisher's exact test when an "
-         f"expected count is below 5)" + (", and a chi-square test across all waves" if len(waves) >= 3 else "")
-         + f". Multiple comparisons: p_holm is Holm-adjusted within each family ({n_consecutive} consecutive "
-         f"comparisons" + (f"; {n_overall} across-wave tests" if len(waves) >= 3 else "") + "); with this many "
-         "tests a raw p below 0.05 is expected by chance for some codes, so read p_holm. The statistic is z "
-         "(positive for a rise), the odds ratio (later against earlier) or chi-square; a min_expected below 5 "
-         "makes a chi-square rough.",
+    tests = wave_tests(table, codebook, text_col, wave, report.id_col, audit=audit, trust=trust)
+    _add(report, "wave_tests", f"Change between {wave}s", tests, wave_tests_note(tests, wave, len(waves)),
          group_basis(long, wave), index=False)
 
 
@@ -388,12 +394,3 @@ def _add_prepost(report: Report, table: pd.DataFrame, prepost) -> None:
          "without, Mann-Whitney U test (two-sided); p_holm Holm-adjusted over all rows. Exploratory.",
          index=False)
 
-
-def _sheet_name(name: str, taken: dict) -> str:
-    """An XLSX sheet name (31 characters, no []:*?/\\) not yet used in the report."""
-    base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31]
-    candidate, k = base, 2
-    while candidate in taken or candidate == "README":
-        candidate = f"{base[:28]}_{k}"
-        k += 1
-    return candidate

@@ -34,6 +34,9 @@ HEADERS = {
     "estimate_pct": "estimate %", "estimate_method": "method", "model_only_pct": "model only %",
     "audit_only_pct": "audit only %", "effective_audit_n": "audit answers the model was worth", "audit_n": "audit n",
     "estimate_ci": "95% CI", "audit_only_ci": "audit only 95% CI",
+    "method": "method", "n_answered": "answered", "n_reviewed": "reviewed", "n_audit": "audit n",
+    "human_from": "answers by person + model only (from / to)", "estimate_pct_from": "estimate % (from → to)",
+    "estimate_change_pp": "estimated change (95% CI)", "compared_on": "compared on",
 }
 _ONE_DECIMAL = re.compile(r"^(pct_|ci_|change_pp|min_expected|estimate_|model_only_|audit_only_|effective_)")
 # A group's interval goes on a second line of its cell, so six groups with three-digit counts fit the
@@ -89,9 +92,12 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
                 for n, pct, lo, hi in zip(frame[f"{group}: respondents"], frame[f"{group}: % of answered"],
                                           frame[f"{group}: CI low"], frame[f"{group}: CI high"])]
         return out
-    if {"ci_low", "ci_high"} <= set(frame.columns):
-        frame.insert(frame.columns.get_loc("ci_low"), "ci", _interval(frame["ci_low"], frame["ci_high"], 1))
+    if {"ci_low", "ci_high"} <= set(frame.columns):  # an estimate's interval is not Wilson's
+        frame.insert(frame.columns.get_loc("ci_low"), "estimate_ci" if "method" in frame.columns else "ci",
+                     _interval(frame["ci_low"], frame["ci_high"], 1))
         frame = frame.drop(columns=["ci_low", "ci_high"])
+    if {"human_from", "estimate_change_pp"} <= set(frame.columns):
+        frame = _compact_wave_tests(frame)
     for stem in ("estimate_ci", "audit_only_ci"):
         if {f"{stem}_low", f"{stem}_high"} <= set(frame.columns):
             frame.insert(frame.columns.get_loc(f"{stem}_low"), stem, _interval(frame[f"{stem}_low"], frame[f"{stem}_high"], 1))
@@ -105,6 +111,28 @@ def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
     for column in frame.columns:
         frame[column] = [_number(str(column), v) for v in frame[column]]
     return frame.rename(columns={c: HEADERS.get(c, c) for c in frame.columns})
+
+
+def _compact_wave_tests(frame: pd.DataFrame) -> pd.DataFrame:
+    """Wave tests on a page: both waves' coder mix, estimates and estimated change each in one two-line cell.
+
+    The file keeps every column; the methods stand in the estimates-by-wave table above.
+    """
+    def pair(a: object, b: object, sep: str) -> str:
+        return "–" if pd.isna(a) or pd.isna(b) else f"{a:.1f}{sep}{b:.1f}"
+
+    frame = frame.copy()
+    frame["human_from"] = [f"{h1} + {m1}{_BREAK}{h2} + {m2}" for h1, m1, h2, m2 in
+                           zip(frame["human_from"], frame["model_only_from"], frame["human_to"], frame["model_only_to"])]
+    frame["estimate_pct_from"] = [pair(a, b, " → ") for a, b in zip(frame["estimate_pct_from"], frame["estimate_pct_to"])]
+    frame["estimate_change_pp"] = ["–" if pd.isna(c) else f"{c:+.1f}{_BREAK}({pair(lo, hi, ' to ')})" for c, lo, hi in
+                                   zip(frame["estimate_change_pp"], frame["estimate_ci_low"], frame["estimate_ci_high"])]
+    for column in ("test", "comparison"):
+        frame[column] = frame[column].str.replace(" (", f"{_BREAK}(", regex=False)
+    frame["compared_on"] = frame["compared_on"].str.replace(" and ", f" and{_BREAK}", regex=False)
+    return frame.drop(columns=["answered_from", "answered_to", "model_only_from", "human_to", "model_only_to",
+                               "coder_sources", "method_from", "method_to", "estimate_pct_to", "estimate_ci_low",
+                               "estimate_ci_high"])
 
 
 def _table_html(frame: pd.DataFrame, name: str) -> str:

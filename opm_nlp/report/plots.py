@@ -123,7 +123,7 @@ def _group_order(long: pd.DataFrame, by: str) -> list[str]:
 
 
 def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
-                title: str | None = None, columns: int = 4) -> Figure:
+                title: str | None = None, columns: int = 4, interval: str = _INTERVAL) -> Figure:
     """Small multiples: per code, a dot plot of % of answered per subgroup, with 95% Wilson intervals.
 
     One panel per code, titled with its label; the groups run down each panel's axis in the same order
@@ -141,6 +141,9 @@ def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
         Unused (panels are titled with the codes' labels); kept so every chart takes the same arguments.
     columns : int
         Panels per row (fewer when there are fewer codes).
+    interval : str
+        What the intervals are, for the axis label (estimates drawn from
+        :func:`opm_nlp.report.strata.chart_frame` carry their own).
     """
     groups = _group_order(long, by)
     codes = list(dict.fromkeys(long["code"]))
@@ -171,13 +174,13 @@ def plot_groups(long: pd.DataFrame, by: str, codebook: Codebook | None = None,
             ax.xaxis.set_tick_params(labelbottom=True)
     axes[0, 0].set_yticks(y, [_wrap(f"{g} (n={int(answered.get(g, 0))})", 30) for g in groups])
     axes[0, 0].set_ylim(-0.6, len(groups) - 0.4)
-    fig.supxlabel(f"% of respondents who answered ({_INTERVAL}; dashed: all groups)", fontsize=9)
+    fig.supxlabel(f"% of respondents who answered ({interval}; dashed: all groups)", fontsize=9)
     fig.suptitle(plain_text(title or f"Themes by {by}"), x=0.01, ha="left", fontsize=11)
     return fig
 
 
 def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = None, columns: int = 4,
-                    title: str | None = None) -> Figure:
+                    title: str | None = None, interval: str = _INTERVAL) -> Figure:
     """Small multiples: each code's % of answered across waves, with a 95% Wilson interval band.
 
     Parameters
@@ -186,6 +189,8 @@ def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = N
         From :func:`opm_nlp.report.tables.group_frequencies` with ``by=wave`` (waves in order).
     wave : str
         The wave column.
+    interval : str
+        What the shaded band is, for the title.
     """
     waves = _group_order(long, wave)
     codes = list(dict.fromkeys(long["code"]))
@@ -210,7 +215,7 @@ def plot_wave_trend(long: pd.DataFrame, wave: str, codebook: Codebook | None = N
         ax.set_xticks(x, [plain_text(w) for w in waves], fontsize=8, rotation=45 if len(waves) > 4 else 0)
     for ax in axes[:, 0]:
         ax.set_ylabel("% answered", fontsize=8)
-    fig.suptitle(plain_text(title or f"Themes by {wave} ({_INTERVAL} shaded)"), x=0.01, ha="left", fontsize=11)
+    fig.suptitle(plain_text(title or f"Themes by {wave} ({interval} shaded)"), x=0.01, ha="left", fontsize=11)
     return fig
 
 

@@ -18,11 +18,24 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
 from opm_nlp.io import tables as io_tables
-from opm_nlp.report.estimate import adjusted, audit_size_for, human_coded, model_only, prediction_powered
+from opm_nlp.report.estimate import (
+    Estimate,
+    adjusted,
+    audit_size_for,
+    human_coded,
+    model_only,
+    prediction_powered,
+)
 
 #: Columns the estimates add to the report's frequencies (percent of respondents who answered).
 ESTIMATE_COLUMNS = ["estimate_pct", "estimate_ci_low", "estimate_ci_high", "estimate_method", "model_only_pct",
                     "audit_only_pct", "audit_only_ci_low", "audit_only_ci_high", "effective_audit_n"]
+#: What the report's estimates table holds.
+ESTIMATES_NOTE = ("Per code: the estimated % of respondents who answered, its 95% interval and the method "
+                  "(prediction-powered: model scores on every answer corrected by a random audit coded blind; "
+                  "adjusted: corrected by the model's measured sensitivity and specificity; human-coded; model-only: "
+                  "suggestions counted as true). Beside it the model-only figure, the audit-only figure and interval, "
+                  "and how many hand-coded audit answers the model was worth (effective_audit_n).")
 #: The half-width (in proportion) an audit should reach for a figure to be reportable.
 REPORTABLE_MARGIN = 0.05
 
@@ -59,33 +72,22 @@ def estimate_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
     answered = io_tables.answered(table[text_col])
     frame = table[answered].reset_index(drop=True)
     human = human_coded_mask(frame)
-    ids = frame[id_col].astype(str).str.strip()
-    in_audit = np.zeros(len(frame), bool)
     notes: list[str] = []
     if audit is not None:
-        in_audit = ids.isin(audit.codes.index).to_numpy()
+        in_audit = frame[id_col].astype(str).str.strip().isin(audit.codes.index).to_numpy()
         dropped = len(audit.codes) - int(in_audit.sum())
         if dropped:
             notes.append(f"{dropped} audit answer(s) have no text in the wave and are left out of the estimates "
                          f"(the estimates are of respondents who answered).")
     per_code = (trust or {}).get("per_code") or {}
+    estimates = code_estimates(frame, codebook, id_col, audit=audit, trust=trust)
     rows, needed = [], []
-    for code in codebook.ids:
+    for code, est in estimates.items():
         suggested = frame[code].to_numpy(dtype=float)
-        score_col = SCORE_PREFIX + code
-        scores = frame[score_col].to_numpy(dtype=float) if score_col in frame.columns else suggested
         labels = np.where(human, suggested, np.nan)
-        if human.all():
-            est = human_coded(suggested)
-        elif audit is not None and in_audit.any():
-            labels[in_audit] = audit.codes.loc[ids[in_audit], code].to_numpy(dtype=float)
-            est = prediction_powered(np.clip(np.nan_to_num(scores, nan=0.0), 0, 1), labels, in_audit & ~human, human)
-        elif code in per_code and all(k in per_code[code] for k in ("tp", "fp", "fn", "tn")):
+        if est.method == "adjusted":
             counts = {k: int(per_code[code][k]) for k in ("tp", "fp", "fn", "tn")}
-            est = adjusted(suggested, **counts, reviewed=human, labels=labels)
             needed.append(audit_size_for(**counts, margin=REPORTABLE_MARGIN, n_answers=int((~human).sum())))
-        else:
-            est = model_only(suggested, reviewed=human, labels=labels)
         classical = est.classical
         rows.append({
             "code": code, "label": codebook[code].label,
@@ -105,6 +107,55 @@ def estimate_table(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
                      f"would make every figure reportable to within ±{100 * REPORTABLE_MARGIN:.0f} points "
                      f"(report --audit).")
     return pd.DataFrame(rows).set_index("code"), notes
+
+
+def code_estimates(frame: pd.DataFrame, codebook: Codebook, id_col: str | None, audit=None, trust: dict | None = None, *,
+                   finite_population: bool = True) -> dict[str, Estimate]:
+    """Per code, the estimate the data allow over ``frame``'s answers (all answered), by the module's rules.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Answered answers only (a wave, or one group of it), wide and prepared.
+    id_col : str or None
+        Response-id column (needed with ``audit``).
+    audit : Audit, optional
+        Its answers that are rows of ``frame`` (and nobody reviewed) correct the model's scores there.
+    trust : dict, optional
+        The model's trust figures (:func:`trust_of`): per-code confusion counts for adjusted estimates.
+    finite_population : bool
+        Prediction-powered intervals about these answers (True), or about a population they sample
+        (False: what a difference between waves compares, as a test on counts does).
+
+    Returns
+    -------
+    dict
+        Code id -> :class:`~opm_nlp.report.estimate.Estimate`, in codebook order.
+    """
+    human = human_coded_mask(frame)
+    in_audit = np.zeros(len(frame), bool)
+    if audit is not None:
+        ids = frame[id_col].astype(str).str.strip()
+        in_audit = ids.isin(audit.codes.index).to_numpy() & ~human
+    per_code = (trust or {}).get("per_code") or {}
+    out = {}
+    for code in codebook.ids:
+        suggested = frame[code].to_numpy(dtype=float)
+        score_col = SCORE_PREFIX + code
+        scores = frame[score_col].to_numpy(dtype=float) if score_col in frame.columns else suggested
+        labels = np.where(human, suggested, np.nan)
+        if len(frame) and human.all():
+            out[code] = human_coded(suggested)
+        elif in_audit.any():
+            labels[in_audit] = audit.codes.loc[ids[in_audit], code].to_numpy(dtype=float)
+            out[code] = prediction_powered(np.clip(np.nan_to_num(scores, nan=0.0), 0, 1), labels, in_audit, human,
+                                           finite_population=finite_population)
+        elif code in per_code and all(k in per_code[code] for k in ("tp", "fp", "fn", "tn")):
+            counts = {k: int(per_code[code][k]) for k in ("tp", "fp", "fn", "tn")}
+            out[code] = adjusted(suggested, **counts, reviewed=human, labels=labels)
+        else:
+            out[code] = model_only(suggested, reviewed=human, labels=labels)
+    return out
 
 
 def how_made(estimates: pd.DataFrame, audit, trust: dict | None, model: str | None) -> list[str]:

@@ -21,13 +21,14 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook.codes import Codebook
 from opm_nlp.codebook.coded import to_wide
+from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
 from opm_nlp.exceptions import DataError
 from opm_nlp.io import tables as io_tables
@@ -320,3 +321,13 @@ def theme_frequencies(table: pd.DataFrame, codebook: Codebook, text_col: str) ->
     out[["pct_of_answered", "pct_of_all"]] = out[["pct_of_answered", "pct_of_all"]].fillna(0).round(1)
     out.index.name = "code"
     return out
+
+
+def sheet_name(name: str, taken: dict) -> str:
+    """An XLSX sheet name (31 characters, no []:*?/\\) not yet in ``taken`` (the report's tables)."""
+    base = re.sub(r"[\[\]:*?/\\]", "_", name)[:31]
+    candidate, k = base, 2
+    while candidate in taken or candidate == "README":
+        candidate = f"{base[:28]}_{k}"
+        k += 1
+    return candidate
