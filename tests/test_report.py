@@ -373,7 +373,7 @@ def test_report_writes_three_files_with_one_sheet_per_table(written):
     from openpyxl import load_workbook
 
     report, paths = written
-    charts = ["estimates", "frequencies", "by_site", "waves", "cooccurrence", "prepost"]
+    charts = ["frequencies", "by_site", "waves", "cooccurrence", "prepost"]
     assert list(paths) == ["report.html", "report.xlsx", "theme_frequencies.csv",
                            *(f"figures/{c}.{suffix}" for c in charts for suffix in ("svg", "png"))]
     assert all(path.is_file() for path in paths.values())
@@ -487,7 +487,7 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
         "small.csv: answers in 'answer', ids in 'response_id'. Rests on 9 answers (of 10 respondents): "
         "9 coded or reviewed by a person, 0 with model suggestions only.\n"
         f"Report written to {out}: report.html, report.xlsx, theme_frequencies.csv; charts in figures/ as SVG and "
-        "PNG: estimates, frequencies, by_site, waves, cooccurrence, prepost\n")
+        "PNG: frequencies, by_site, waves, cooccurrence, prepost\n")
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.xlsx", "theme_frequencies.csv"]
 
 

@@ -156,8 +156,7 @@ def test_each_chart_is_saved_as_svg_and_png_named_after_its_table(tmp_path):
                           prepost=parse_prepost_spec(SPEC, "s.yaml"))
     written = report.write(tmp_path / "out")
     charts = [name for name in written if name.startswith("figures/")]
-    assert charts == [f"figures/{t}.{s}" for t in ("estimates", "frequencies", "by_site_name", "waves", "cooccurrence",
-                                                          "prepost")
+    assert charts == [f"figures/{t}.{s}" for t in ("frequencies", "by_site_name", "waves", "cooccurrence", "prepost")
                       for s in ("svg", "png")]
     for name in charts:
         path = written[name]
@@ -195,7 +194,7 @@ def test_cli_title_names_the_page(tmp_path):
     assert result.exit_code == 0, result.output
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<title>Mentor training &lt;2022&gt;</title>" in page and "<h1>Mentor training &lt;2022&gt;</h1>" in page
-    assert result.output.endswith("charts in figures/ as SVG and PNG: estimates, frequencies, cooccurrence\n")
+    assert result.output.endswith("charts in figures/ as SVG and PNG: frequencies, cooccurrence\n")
 
 
 # -- the page at 1,400 px in Chromium ------------------------------------------------------------
