@@ -174,6 +174,9 @@ def test_cli_report_with_audit(files):
     assert page.index("How these numbers were made") < page.index("Theme frequencies")
     assert "simple random sample of 60" in page
     assert "estimates" in pd.ExcelFile(out / "report.xlsx").sheet_names
+    readme = pd.read_excel(out / "report.xlsx", sheet_name="README")
+    made = readme.loc[readme["table"] == "How these numbers were made", "what it shows"].tolist()
+    assert any("simple random sample of 60" in line for line in made)  # the xlsx says it as the page does
     # the corrected estimates get their own chart, and the warning says the counts are not corrected
     assert (out / "figures" / "estimates.svg").is_file()
     assert "The estimates (first table) correct for the model's errors" in page

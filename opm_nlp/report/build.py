@@ -159,7 +159,9 @@ class Report:
                                 "what it shows": f"codebook {self.codebook.name} {self.codebook.version} "
                                                  f"(fingerprint {self.codebook.fingerprint}); created {self.created}",
                                 "rests on": basis_text(self.basis)}])
-        sheets = {"README": pd.concat([header, readme], ignore_index=True)}
+        made = pd.DataFrame([{"sheet": "", "table": "How these numbers were made", "what it shows": line,
+                              "rests on": ""} for line in self.made], columns=header.columns)
+        sheets = {"README": pd.concat([header, made, readme], ignore_index=True)}
         for t in self.tables.values():
             sheets[t.name] = _for_file(t.frame.reset_index() if t.index else t.frame)
         return sheets
