@@ -187,8 +187,8 @@ def too_few_examples(Y: np.ndarray, codes: list[str], minimum: int) -> list[dict
 
     Each is ``{"code", "positives", "more_answers"}``: ``more_answers`` is how many further answers,
     coded at random, are expected to bring the code to ``minimum`` positives at its present rate (None
-    when it has none yet: its rate is unknown; pick answers for it with ``opm-nlp review next`` or add
-    examples to the codebook).
+    when it has none yet: its rate is unknown; find answers that carry it, or add examples to the
+    codebook).
     """
     Y = np.asarray(Y)
     n = len(Y)
