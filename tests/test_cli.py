@@ -188,7 +188,13 @@ def test_training_without_codebook_examples_is_recorded(tmp_path):
     assert "learning codes" not in result.output and "%|" not in result.output, "--quiet shows no progress bars"
     assert re.search(r"Cross-validated micro-F1 0\.\d{3} \(95% interval 0\.\d{3}-0\.\d{3}\), "
                      r"macro-F1 0\.\d{3} \(0\.\d{3}-0\.\d{3}\) \(5-fold", result.output), result.output
-    assert json.loads((out / "metadata.json").read_text())["training"]["codebook_examples"] == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["training"]["codebook_examples"] == 0
+    # when to stop: what more coding is likely to add, printed and kept in the folder and its card
+    assert re.search(r"More coding: 100 more coded answers are likely to add [+-]\d\.\d{3} micro-F1", result.output)
+    assert meta["forecast"]["n_answers"] > 300 and set(meta["forecast"]["gains"]) == {"100", "500"}
+    assert 0 <= meta["forecast"]["seconds"] <= meta["forecast"]["training_seconds"] / 5 + 2  # cheap beside training
+    assert "## When to stop coding" in (out / "README.md").read_text()
     result = run("train", "--codebook", CODEBOOK, "--data", CODED, "--out", out)
     assert result.exit_code == 2 and "--text-col and --id-col are required with --data" in result.output
 

@@ -124,6 +124,10 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         click.echo(f"These are cross-validated on the training answers, so optimistic. For figures to quote, measure "
                    f"the model on coded answers it was not trained on and record them: opm-nlp evaluate {out} "
                    f"--data HELD_OUT --text-col ... --id-col ... --save")
+    from opm_nlp.classify.forecast import forecast_lines
+
+    for line in forecast_lines(meta.get("forecast")):
+        click.echo(line)
     _note_dropped_heldout(replaced_heldout, out)
     click.echo(f"Model written to {out}")
 

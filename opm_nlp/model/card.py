@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from opm_nlp.classify.forecast import forecast_lines
 from opm_nlp.model.metadata import trust_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,6 +130,9 @@ def render_model_card(model: CodingModel) -> str:
                "`opm-nlp evaluate MODEL --data HELD_OUT ... --save`."),
             "",
         ]
+    more = forecast_lines(meta.get("forecast"), limit=50)
+    if more:
+        lines += ["## When to stop coding", "", *(f"- {line}" for line in more), ""]
     warnings = []
     if training["answers"] == 0 and model.method == "keyword":
         warnings.append("Not checked against coded answers: see how far to trust it with `opm-nlp evaluate` on "

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from opm_nlp.model.coding_model import CodingModel
 from opm_nlp.model.options import TrainOptions
 from opm_nlp.model.reviewed import keep_reviewed
 from opm_nlp.model.training_ids import TRAINING_IDS_KEY, training_ids_record
+
+#: The model folder's metadata key for the stopping forecast (:func:`_forecast`).
+FORECAST_KEY = "forecast"
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,9 +250,27 @@ def train_model(codebook: Codebook, data: TrainingData, options: TrainOptions | 
     options = TrainOptions() if options is None else options
     if model is None:
         model = CodingModel.from_options(codebook, options)
+    start = time.perf_counter()
     model.fit(data.coded, data.text_col, sources=list(data.sources), context_col=options.context_col,
               progress=progress)
+    seconds = time.perf_counter() - start
     learned = [] if data.coded is None or data.id_col is None else \
         data.coded.loc[answered(data.coded[data.text_col]), data.id_col].tolist()
     model.metadata[TRAINING_IDS_KEY] = training_ids_record(learned)
+    if model.method == "embedding" and data.coded is not None:
+        model.metadata[FORECAST_KEY] = {**_forecast(model, data, options), "training_seconds": round(seconds, 2)}
     return model
+
+
+def _forecast(model: CodingModel, data: TrainingData, options: TrainOptions) -> dict:
+    """What more coded answers are likely to add (:mod:`opm_nlp.classify.forecast`), for the model folder."""
+    from opm_nlp.classify.estimator import MIN_POSITIVES
+    from opm_nlp.classify.forecast import forecast_for
+
+    usable = answered(text_values(data.coded[data.text_col]))
+    coded = data.coded.loc[usable]
+    contexts = None if options.context_col is None else coded[options.context_col].astype(str).tolist()
+    examples = model._examples()
+    return forecast_for(model.classifier, text_values(coded[data.text_col]).tolist(),
+                        coded[model.codebook.ids].to_numpy(dtype=int), model.codebook.ids, contexts,
+                        examples, MIN_POSITIVES)
