@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--n-small", type=int, default=2000)
     parser.add_argument("--n-speed", type=int, default=2000)
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--speed-only", action="store_true", help="only `tag` vs the raw encoder (no memory runs)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="opm-bench-"))
@@ -122,7 +123,7 @@ def main() -> None:
         print(f"{backend}: encoder {n_speed / encode_s:.0f}/s, tag {n_speed / tag_s:.0f}/s", file=sys.stderr)
 
     # 2. peak RSS, 50,000 vs 2,000 answers, the `opm-nlp tag` command, default chunk size
-    for label, n in (("small", args.n_small), ("large", args.n_large)):
+    for label, n in () if args.speed_only else (("small", args.n_small), ("large", args.n_large)):
         path = work / f"{label}.csv"
         make_answers(args.nhs, n, seed=2).to_csv(path, index=False)
         cache = work / f"cache-{label}"
@@ -152,6 +153,9 @@ def main() -> None:
     if "onnx-int8" in backends and "torch" in backends:
         print(f"| onnx-int8 ÷ torch, `tag` throughput | "
               f"{results['tag_per_s[onnx-int8]'] / results['tag_per_s[torch]']:.2f} | ≥ 2 |")
+    if args.speed_only:
+        print(f"\nWork folder: {work}", file=sys.stderr)
+        return
     print(f"| peak RSS, {results['n[large]']:,} answers (MB) | {results['rss_mb[large]']:.0f} | |")
     print(f"| peak RSS, {results['n[small]']:,} answers (MB) | {results['rss_mb[small]']:.0f} | |")
     print(f"| peak RSS ratio, {results['n[large]']:,} ÷ {results['n[small]']:,} | "

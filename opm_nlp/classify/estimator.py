@@ -23,6 +23,8 @@ from opm_nlp.classify.features import ngram_vectorizers, transform
 from opm_nlp.classify.rowwise import linear_scores, probability
 from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
                                        stratified_folds)
+from opm_nlp.classify.sentence_view import embed_answers, fitted_recipe
+from opm_nlp.embedding.onepass import SENTENCE_RECIPES
 from opm_nlp.exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         regression (trained on whole answers), and give the stacker the best sentence's score as a
         further view: a theme carried by one sentence of a long answer is diluted in the whole
         answer's embedding. Costs embedding those sentences at training and tagging.
+    sentence_recipe : {'one-pass', 'alone'}
+        How sentences are embedded (:mod:`opm_nlp.classify.sentence_view`): pooled from the answer's
+        own forward pass, or each run through the network again on its own.
     fine_tune : int
         Epochs of fine-tuning the embedding network itself on the coded answers, as a further view
         (:mod:`opm_nlp.classify.finetune`); 0 (the default) leaves it frozen. Needs PyTorch, and minutes of training.
@@ -136,6 +141,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         The network fine-tuned on all training answers, when ``fine_tune`` > 0.
     sentence_view_ : bool
         Whether the model scores sentences (``sentences``; False for models saved before it existed).
+    sentence_recipe_ : str
+        The ``sentence_recipe`` used ('alone' for models saved before it existed, or embedders that cannot pool).
 
     Examples
     --------
@@ -145,14 +152,16 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
-                 other_codes: bool = True, sentences: bool = True, fine_tune: int = 0,
-                 fine_tune_model: str | None = None, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
+                 other_codes: bool = True, sentences: bool = True, sentence_recipe: str = "one-pass",
+                 fine_tune: int = 0, fine_tune_model: str | None = None, cv: int = 5, n_jobs: int | None = None,
+                 random_state: int = 0):
         self.embedder = embedder
         self.C_lexical = C_lexical
         self.C_embedding = C_embedding
         self.char_ngrams = char_ngrams
         self.other_codes = other_codes
         self.sentences = sentences
+        self.sentence_recipe = sentence_recipe
         self.fine_tune = fine_tune
         self.fine_tune_model = fine_tune_model
         self.cv = cv
@@ -191,22 +200,6 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             encoder = self.context_encoder_
             blocks.append(encoder.fit_transform(column) if fit else encoder.transform(column))
         return sp.hstack(blocks, format="csr")
-
-    def _sentences(self, texts: list[str], contexts, progress: str | None = None):
-        """``(S, owner)``: embeddings of the sentences of the answers that have two or more, and the
-        row of the answer each belongs to (see :func:`~opm_nlp.classify.stacking.best_sentence`)."""
-        from opm_nlp.embedding.segment import sentences
-
-        pieces, owner = [], []
-        for row, parts in enumerate(sentences(texts)):
-            if len(parts) > 1:
-                pieces += parts
-                owner += [row] * len(parts)
-        owner = np.asarray(owner, dtype=np.int64)
-        if not pieces:
-            return np.zeros((0, 1)), owner
-        context = None if contexts is None else [contexts[row] for row in owner]
-        return self._embedding(pieces, context, progress=progress), owner
 
     def _embedding(self, texts: list[str], contexts, progress: str | None = None) -> np.ndarray:
         embedder = self._embedder()
@@ -247,10 +240,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         folds = self._folds(Y)
         self.uses_context_ = contexts is not None
         X_lexical = self._lexical(texts, contexts, fit=True)
-        X_embedding = self._embedding(texts, contexts, progress="embedding answers" if progress else None)
-        self.sentence_view_ = bool(self.sentences)
-        sentences = (self._sentences(texts, contexts, progress="embedding sentences" if progress else None)
-                     if self.sentence_view_ else None)
+        self.sentence_view_, self.sentence_recipe_ = bool(self.sentences), fitted_recipe(self)
+        X_embedding, sentences = embed_answers(self, texts, contexts, progress)
         fine_tuned = self._fine_tune(texts, Y, contexts, progress)
         learnable, oof_scores = self._fit_heads(X_lexical, X_embedding, Y, folds, fine_tuned, sentences, progress)
         self.thresholds_ = np.full(Y.shape[1], 1.01)
@@ -266,6 +257,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         if not (isinstance(self.fine_tune, int) and self.fine_tune >= 0):
             raise DataError(f"The 'fine_tune' parameter of EmbeddingClassifier must be an int >= 0 (epochs). "
                             f"Got {self.fine_tune!r} instead.")
+        if self.sentence_recipe not in SENTENCE_RECIPES:
+            raise DataError(f"The 'sentence_recipe' parameter of EmbeddingClassifier must be one of "
+                            f"{list(SENTENCE_RECIPES)}. Got {self.sentence_recipe!r} instead.")
         for name in ("C_lexical", "C_embedding"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
@@ -353,14 +347,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         if not texts or not self.heads_:
             return out
         X_lexical = self._lexical(texts, contexts, fit=False)
-        X_embedding = self._embedding(texts, contexts)
+        X_embedding, sentences = embed_answers(self, texts, contexts)
         fine_tuned = getattr(self, "fine_tuned_", None)  # None also for models saved before fine-tuning
         if fine_tuned is not None:
             embedder = self._embedder()  # the fine-tuned network runs as the embedding model does
             fine_tuned = fine_tuned.decision_function(
                 self._with_context(texts, contexts), backend="torch" if getattr(embedder, "backend", None) == "torch"
                 else "onnx", cache=getattr(embedder, "cache", True))
-        sentences = self._sentences(texts, contexts) if getattr(self, "sentence_view_", False) else None
         views = {}
         for j, (lexical, embedding, stacker, *_) in self.heads_.items():
             scores = linear_scores(embedding, X_embedding)  # row by row: an answer's score, whatever the batch

@@ -30,13 +30,15 @@ from opm_nlp.classify.keyword import KeywordClassifier
 from opm_nlp.classify.state_parts import (NONE_TYPE, ArrayReader, check_state_type, checked_params, encode_param,
                                           estimator_params, logistic_from_state, logistic_state, one_hot_from_state,
                                           one_hot_state, state_field, string_lists, tfidf_from_state, tfidf_state)
+from opm_nlp.embedding.onepass import SENTENCE_RECIPES
 from opm_nlp.exceptions import DataError, ModelError
 
 #: The estimators of one code's head, in the order :meth:`EmbeddingClassifier.predict_proba` reads them.
 HEAD_ROLES = ("lexical", "embedding", "stacker", "second")
 #: Parameters of the classifiers and their types (bool is not taken for int).
 _EMBEDDING_PARAMS = {"C_lexical": (int, float), "C_embedding": (int, float), "char_ngrams": bool,
-                     "other_codes": bool, "sentences": bool, "fine_tune": int, "fine_tune_model": (str, NONE_TYPE),
+                     "other_codes": bool, "sentences": bool, "sentence_recipe": str, "fine_tune": int,
+                     "fine_tune_model": (str, NONE_TYPE),
                      "cv": int, "n_jobs": (int, NONE_TYPE), "random_state": int}
 _FINE_TUNED_PARAMS = {"model": (str, NONE_TYPE), "epochs": int, "batch_size": int, "max_length": int,
                       "lr": (int, float), "head_lr": (int, float), "seed": int}
@@ -133,6 +135,7 @@ def classifier_state(classifier) -> tuple[dict, dict[str, np.ndarray]]:
         "n_examples": int(getattr(classifier, "n_examples_", 0)),
         "uses_context": uses_context,
         "sentence_view": bool(getattr(classifier, "sentence_view_", False)),
+        "sentence_recipe": getattr(classifier, "sentence_recipe_", "alone"),
         "vectorizers": [tfidf_state(v, f"vectorizers.{i}", arrays) for i, v in enumerate(classifier.vectorizers_)],
         "context_encoder": one_hot_state(classifier.context_encoder_, "context_encoder") if uses_context else None,
         "heads": [{"code": int(j), **{role: logistic_state(model, f"heads.{j}.{role}", arrays)
@@ -183,7 +186,12 @@ def _keyword_from_state(state: dict, reader: ArrayReader) -> KeywordClassifier:
 
 def _embedding_from_state(state: dict, reader: ArrayReader) -> EmbeddingClassifier:
     where = "embedding-classifier"
-    classifier = EmbeddingClassifier(**checked_params(state.get("params"), _EMBEDDING_PARAMS, where))
+    params = checked_params(state.get("params"), _EMBEDDING_PARAMS, where)
+    # folders saved before the sentence recipe was recorded embedded each sentence alone
+    recipe = state_field(state, "sentence_recipe", str, where) if "sentence_recipe" in state else "alone"
+    if recipe not in SENTENCE_RECIPES:
+        raise ModelError(f"{where}: 'sentence_recipe' is '{recipe}', expected one of {list(SENTENCE_RECIPES)}")
+    classifier = EmbeddingClassifier(**{"sentence_recipe": recipe, **params})
     try:
         classifier._check_params()
     except DataError as exc:
@@ -194,6 +202,7 @@ def _embedding_from_state(state: dict, reader: ArrayReader) -> EmbeddingClassifi
     classifier.n_examples_ = state_field(state, "n_examples", int, where)
     classifier.uses_context_ = state_field(state, "uses_context", bool, where)
     classifier.sentence_view_ = state_field(state, "sentence_view", bool, where)
+    classifier.sentence_recipe_ = recipe
     classifier.thresholds_ = reader.take("thresholds", "f", (k,))
     classifier.prior_ = reader.take("prior", "f", (k,))
     classifier.n_positives_ = reader.take("n_positives", "iu", (k,))

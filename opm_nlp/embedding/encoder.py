@@ -109,6 +109,7 @@ class Embedder:
             self._check_layers()
         self._encoder = None
         self._memory: dict[str, np.ndarray] = {}
+        self._span_memory: dict[str, np.ndarray] = {}  # one-pass sentence vectors, by text and span
         self._disk: EmbeddingCache | None = None
         self.encoded_count = 0  # texts that went through the network (not served from a cache)
 
@@ -242,17 +243,87 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._memory[t] for t in texts])
 
+    @property
+    def pools_segments(self) -> bool:
+        """Whether :meth:`encode_segments` can pool sentences from the answer's tokens: a local
+        mean-pooling model (the one-pass recipe of :mod:`opm_nlp.embedding.onepass`)."""
+        return self.path is not None and mean_pooling(self.path)
+
+    def encode_segments(self, texts: Sequence[str],
+                        spans: Sequence[Sequence[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed texts and, from the same forward pass, the spans (sentences) ``spans[i]`` of ``texts[i]``.
+
+        Returns the texts' vectors (as :meth:`encode`) and, per text, an array of its spans' vectors
+        (shape (len(spans[i]), dimension)), pooled from the text's token outputs
+        (:mod:`opm_nlp.embedding.onepass`). A span with no token inside the model's length is
+        embedded alone. Both kinds of vector are cached; a text whose vectors are all cached skips the
+        network.
+        """
+        texts = [str(t) for t in texts]
+        wanted = {t: [tuple(map(int, s)) for s in spans_] for t, spans_ in zip(texts, spans)}
+        keys = {t: [f"{t}\x00{a}:{b}" for a, b in wanted[t]] for t in wanted}
+        disk, span_disk = self._disk_cache(), self._span_cache()
+        missing = [t for t in wanted if t not in self._memory or any(k not in self._span_memory for k in keys[t])]
+        if missing and disk is not None:
+            self._memory.update(disk.get([t for t in missing if t not in self._memory]))
+            self._span_memory.update(span_disk.get([k for t in missing for k in keys[t] if k not in self._span_memory]))
+            missing = [t for t in missing if t not in self._memory or any(k not in self._span_memory for k in keys[t])]
+        if missing:
+            encoder = self._load()
+            self.encoded_count += len(missing)
+            label = None
+            if self.show_progress and len(missing) > QUIET_UP_TO:
+                label = self.show_progress if isinstance(self.show_progress, str) else "embedding"
+            results = encoder.encode_spans(missing, [wanted[t] for t in missing], threads=self.threads, progress=label)
+            vectors = np.stack([np.asarray(vector, dtype=np.float32) for vector, _ in results])
+            pooled = {k: np.asarray(v, dtype=np.float32) for t, (_, span_vectors) in zip(missing, results)
+                      for k, v in zip(keys[t], span_vectors)}
+            self._fill_truncated(pooled, keys)
+            self._memory.update(zip(missing, vectors))
+            self._span_memory.update(pooled)
+            if disk is not None:
+                disk.put(missing, vectors)
+                span_disk.put(list(pooled), np.stack(list(pooled.values())) if pooled else vectors[:0])
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        width = self._memory[texts[0]].shape[0]
+        return (np.stack([self._memory[t] for t in texts]),
+                [np.stack([self._span_memory[k] for k in keys[t]]) if keys[t] else np.zeros((0, width), np.float32)
+                 for t in texts])
+
+    def _fill_truncated(self, pooled: dict[str, np.ndarray], keys: dict[str, list[str]]) -> None:
+        """Spans with no token inside the model's length (NaN): their text embedded alone instead."""
+        lost = [k for k, v in pooled.items() if np.isnan(v).any()]
+        if lost:
+            text_of = {k: t for t, ks in keys.items() for k in ks}
+            alone = self.encode([_span_text(text_of[k], k) for k in lost])
+            pooled.update(zip(lost, alone))
+
+    def _span_cache(self) -> EmbeddingCache | None:
+        if not self.cache:
+            return None
+        if getattr(self, "_span_disk", None) is None:
+            self._span_disk = EmbeddingCache(cache_root() / "embeddings" / f"{self.cache_key}.onepass.sqlite")
+        return self._span_disk
+
     def forget(self) -> None:
         """Drop the in-memory cache (the disk cache stays); keeps memory flat on long runs."""
         self._memory.clear()
+        self._span_memory.clear()
 
     def remove_export(self) -> None:
         """Unload the network and delete its ONNX export from the cache: for a network used once."""
         _LOADED.pop((self._target(), self.backend, self.layers), None)
         self._encoder = None
-        self._memory.clear()
+        self.forget()
         if self.backend != "torch":
             shutil.rmtree(cache_root() / "onnx" / self.cache_key_base(), ignore_errors=True)
+
+
+def _span_text(text: str, key: str) -> str:
+    """The characters of ``text`` that a span key (``text\\x00start:end``) names."""
+    start, end = map(int, key.rsplit("\x00", 1)[1].split(":"))
+    return text[start:end]
 
 
 def default_layers(model: str | None, wanted: int = DEFAULT_LAYERS) -> int:
