@@ -169,12 +169,10 @@ def _caps(Y_coded: np.ndarray) -> dict:
     return {q: None if q is None else max(1, int(np.ceil(np.quantile(counts, q)))) for q in CAP_QUANTILES}
 
 
-def _f1s(Y: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
-    """Micro-F1, and macro-F1 over the codes with a positive among ``Y``."""
-    tp = (Y & predicted).sum(axis=0)
-    wrong = (Y ^ predicted).sum(axis=0)
+def _f1s(tp: np.ndarray, wrong: np.ndarray, present: np.ndarray) -> tuple[float, float]:
+    """Micro-F1, and macro-F1 over the ``present`` codes (those with a positive), from per-code counts of
+    true positives and of wrong decisions (false positives and negatives)."""
     micro = 2 * tp.sum() / max(2 * tp.sum() + wrong.sum(), 1)
-    present = Y.sum(axis=0) > 0
     macro = float(np.mean(2 * tp[present] / (2 * tp[present] + wrong[present]))) if present.any() else 0.0
     return float(micro), macro
 
@@ -216,15 +214,18 @@ def choose_rule(Y: np.ndarray, scores: np.ndarray, n_answers: int, learnable, th
         return DecisionRule(np.asarray(thresholds, dtype=float))
     folds = stratified_folds(Y[:n_answers].astype(np.int8), FOLDS, random_state)
     tried = candidates()
-    predicted = np.zeros((len(tried), n_answers, Y.shape[1]), dtype=bool)
+    tp, wrong = np.zeros((2, len(tried), Y.shape[1]))  # per rule tried and code, over the held-out folds
     for fold in range(FOLDS):
         held = np.flatnonzero(folds == fold)
         fit_rows = np.r_[np.flatnonzero(folds != fold), np.arange(n_answers, len(Y))]
         fitted = _fit(Y[fit_rows], scores[fit_rows], learnable)
         caps = _caps(Y[np.flatnonzero(folds != fold)])
         for i, (shrink, quantile, one) in enumerate(tried):
-            predicted[i, held] = suggest(_rule(fitted, shrink, caps[quantile], one), scores[held])[0]
-    figures = [_f1s(Y[:n_answers], p) for p in predicted]
+            predicted = suggest(_rule(fitted, shrink, caps[quantile], one), scores[held])[0]
+            tp[i] += (Y[held] & predicted).sum(axis=0)
+            wrong[i] += (Y[held] ^ predicted).sum(axis=0)
+    present = Y[:n_answers].any(axis=0)
+    figures = [_f1s(tp[i], wrong[i], present) for i in range(len(tried))]
     objective = [(micro + macro) / 2 for micro, macro in figures]
     best = int(np.argmax(objective))  # the first of equals: the simplest
     shrink, quantile, one = tried[best]
