@@ -69,7 +69,7 @@ def fit_scores(sample: pd.DataFrame, test: pd.DataFrame, codebook, path: Path) -
 
     EmbeddingClassifier._fit_heads = capture
     try:
-        model = CodingModel(codebook, cache=True).fit(sample, "text")
+        model = CodingModel(codebook, cache=True).fit(sample if len(sample) else None, "text")
     finally:
         EmbeddingClassifier._fit_heads = original
     out = {**captured, "n_answers": np.asarray(len(captured["Y"]) - model.classifier.n_examples_),
@@ -89,7 +89,7 @@ def curve(train, test, codebook, sizes, draws: int, work: Path) -> list[dict]:
     rows = []
     for size in sizes:
         n = len(train) if size == "all" else int(size)
-        for draw in range(draws if n < len(train) else 1):
+        for draw in range(draws if 0 < n < len(train) else 1):
             data = fit_scores(train.sample(n=n, random_state=draw), test, codebook, work / f"curve_{size}_{draw}.npz")
             chosen = choose_rule(data["Y"], data["oof"], int(data["n_answers"]), data["learnable"],
                                  data["base_thresholds"])
@@ -150,6 +150,39 @@ def plain_codebook(nhs: Path, train: pd.DataFrame, test: pd.DataFrame, draws: in
     return rows
 
 
+def draw_curve(rows: list[dict], out_png: Path) -> None:
+    """F1 against coded answers (log scale), per-code thresholds dotted, the rule chosen by CV solid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame(rows)
+    summary = frame.groupby(["decision", "answers"])[["micro_f1", "macro_f1"]].agg(["mean", "std"]).fillna(0)
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    for decision, style in (("chosen by CV", "-"), ("per-code thresholds", ":")):
+        part = summary.loc[decision]
+        part = part[part.index > 0]
+        for (metric, label), color in zip((("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")), ("C0", "C1")):
+            axes.errorbar(part.index, part[(metric, "mean")], yerr=part[(metric, "std")], marker="o", linestyle=style,
+                          color=color, capsize=3, label=f"{label}, {decision}")
+    if 0 in summary.loc["chosen by CV"].index:
+        alone = summary.loc[("chosen by CV", 0)]
+        for metric, color in (("micro_f1", "C0"), ("macro_f1", "C1")):
+            axes.axhline(alone[(metric, "mean")], color=color, linestyle="--", linewidth=0.8)
+        axes.text(frame["answers"].max(), alone[("micro_f1", "mean")], "codebook alone (0 answers)", ha="right",
+                  va="bottom", fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("coded training answers (log scale)")
+    axes.set_ylabel("F1 on the NHS test split")
+    axes.set_title("How many answers must people code?")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=110)
+
+
 def _table(rows: list[dict], by: list[str]) -> str:
     frame = pd.DataFrame(rows)
     summary = frame.groupby(by, sort=False)[["micro_f1", "macro_f1", "codes_per_answer"]].agg(["mean", "std", "count"])
@@ -167,7 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nhs", type=Path, default=ROOT.parent / "shared" / "data" / "nhs_fft")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "results" / "decisions")
-    parser.add_argument("--sizes", default="200,400,800,all", help="comma-separated training sizes ('all': train.csv)")
+    parser.add_argument("--sizes", default="0,50,100,200,400,800,all",
+                        help="comma-separated training sizes (0: the codebook alone; 'all': train.csv)")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--plain", action="store_true", help="also the plain-codebook figure at 400 answers (CLI)")
     parser.add_argument("--plain-draws", type=int, default=3)
@@ -179,6 +213,7 @@ def main() -> None:
     rows = curve(train, test, nhs_codebook(args.nhs), [s for s in args.sizes.split(",") if s], args.draws, args.work)
     print("\nLearning curve, the NHS framework's codebook (mean ± sd over draws):\n")
     print(_table(rows, ["answers", "decision"]))
+    draw_curve(rows, ROOT / "docs" / "learning_curve.png")
     plain = plain_codebook(args.nhs, train, test, args.plain_draws, args.work) if args.plain else []
     if plain:
         print("\nPlain codebook (ids, labels, 'Comments about <label>.'), 400 coded answers, through the CLI:\n")
