@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_quality import nhs_codebook, read_split  # noqa: E402
 
+from opm_nlp.classify.decision import suggest  # noqa: E402
 from opm_nlp.classify.metrics import agreement_table  # noqa: E402
 from opm_nlp.model.coding_model import CodingModel  # noqa: E402
 from opm_nlp.model.training import TrainingData, train_model  # noqa: E402
@@ -34,7 +35,7 @@ from opm_nlp.model.options import TrainOptions  # noqa: E402
 
 
 def score(model: CodingModel, test: pd.DataFrame, codes: list[str]) -> tuple[float, float]:
-    predicted = (model.predict_proba(test["text"].tolist()) >= model.thresholds).astype(int)
+    predicted = suggest(model.decision, model.predict_proba(test["text"].tolist()))[0].astype(int)
     table = agreement_table(test[codes].to_numpy(), predicted, codes)
     return float(table.loc["micro", "f1"]), float(table.loc["macro", "f1"])
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from opm_nlp.model.coding_model import CodingModel  # noqa: E402
 from opm_nlp.codebook.codes import Codebook  # noqa: E402
+from opm_nlp.classify.decision import suggest  # noqa: E402
 from opm_nlp.classify.metrics import agreement_table, f1_intervals  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -103,7 +104,7 @@ def run_default(train, test, codebook, backend="onnx-int8", context_col=None, ca
     seconds = time.perf_counter() - start
     contexts = None if context_col is None else test[context_col].astype(str).tolist()
     proba = model.predict_proba(test["text"].tolist(), contexts)
-    predicted = (proba >= model.thresholds).astype(int)
+    predicted = suggest(model.decision, proba)[0].astype(int)
     epochs = model.metadata["embedding"]["fine_tune_epochs"]
     name = (f"opm-nlp default ({backend}{', question as context' if context_col else ''}"
             f"{', without codebook examples' if not examples else ''}"
@@ -156,7 +157,7 @@ def learning_curve(train, test, codebook, sizes, draws, out_png: Path) -> list[d
                 sample = train.sample(n=min(size, len(train)), random_state=draw)
                 model = CodingModel(codebook, cache=True, codebook_examples=examples)
                 model.fit(sample if size else None, "text")
-                predicted = (model.predict_proba(test["text"].tolist()) >= model.thresholds).astype(int)
+                predicted = suggest(model.decision, model.predict_proba(test["text"].tolist()))[0].astype(int)
                 table = agreement_table(Y_test, predicted, codebook.ids)
                 rows.append({"answers": len(sample) if size else 0, "codebook_examples": examples, "draw": draw,
                              "micro_f1": float(table.loc["micro", "f1"]), "macro_f1": float(table.loc["macro", "f1"])})

@@ -2,15 +2,14 @@
 
 :class:`EmbeddingClassifier` (the default) learns from human-coded answers, on sentence embeddings
 and word/character n-grams, stacked into calibrated probabilities (:mod:`opm_nlp.classify.stacking`),
-with per-code decision thresholds chosen by cross-validation. Like the keyword classifier
+with a decision rule chosen by cross-validation (:mod:`opm_nlp.classify.decision`). Like the keyword classifier
 (:class:`~opm_nlp.classify.keyword.KeywordClassifier`, a stem-word query that needs no training data),
 it takes ``X`` as a sequence of answer texts and ``Y`` as an (n_answers, n_codes) 0/1 array, returns
-scores in [0, 1] from ``predict_proba``, and ``predict`` applies the thresholds in ``thresholds_``.
+scores in [0, 1] from ``predict_proba``, and ``predict`` applies the decision rule.
 """
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Sequence
 
@@ -19,6 +18,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from opm_nlp.classify.decision import DecisionRule, choose_rule, rule_of, suggest
 from opm_nlp.classify.features import ngram_vectorizers, transform
 from opm_nlp.classify.rowwise import linear_scores, probability
 from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
@@ -26,8 +26,6 @@ from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, 
 from opm_nlp.classify.sentence_view import embed_answers, fitted_recipe
 from opm_nlp.embedding.onepass import SENTENCE_RECIPES
 from opm_nlp.exceptions import DataError
-
-logger = logging.getLogger(__name__)
 
 #: Below this many positives (or negatives) a code still trains, with a warning; with fewer than 2 it
 #: cannot be learned and is never suggested.
@@ -92,7 +90,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     sentence embedding (meaning) and TF-IDF word 1-2-grams plus character 2-5-grams (wording) — and a
     third, small logistic regression (the stacker) combines their out-of-fold scores into a calibrated
     probability. The decision threshold of each code is the one that maximises F1 on cross-fitted
-    out-of-fold probabilities. Folds are stratified for every code at once (iterative stratification).
+    out-of-fold probabilities; with ``decision="auto"``, those thresholds may be shrunk toward a shared
+    one and each answer given at most as many codes as people give, as cross-validation on the same
+    scores chooses (:func:`~opm_nlp.classify.decision.choose_rule`). Folds are stratified for every code
+    at once (iterative stratification).
 
     Parameters
     ----------
@@ -120,6 +121,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     fine_tune_model : str, optional
         The network to fine-tune (an embedding model id or local folder); default the packaged
         all-MiniLM-L6-v2. Pass the same model as the embedder's.
+    decision : {'auto', 'thresholds'}
+        ``auto`` chooses the decision rule by cross-validation; ``thresholds``: per-code thresholds.
     cv : int
         Folds for out-of-fold scores (fewer for very small training sets).
     n_jobs : int, optional
@@ -130,7 +133,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     thresholds_ : ndarray of shape (n_codes,)
-        Decision threshold per code (above 1 for a code that cannot be learned: never suggested).
+        Per-code threshold maximising F1 out of fold (above 1 for a code that cannot be learned).
+    decision_ : DecisionRule
+        The rule ``predict`` applies (per-code ``thresholds_`` for models saved before rules existed).
     n_positives_ : ndarray of shape (n_codes,)
         Training answers with each code.
     oof_scores_ : ndarray of shape (n_answers, n_codes)
@@ -153,7 +158,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, embedder=None, C_lexical: float = 10.0, C_embedding: float = 3.0, char_ngrams: bool = True,
                  other_codes: bool = True, sentences: bool = True, sentence_recipe: str = "one-pass",
-                 fine_tune: int = 0, fine_tune_model: str | None = None, cv: int = 5, n_jobs: int | None = None,
+                 fine_tune: int = 0, fine_tune_model: str | None = None, decision: str = "auto", cv: int = 5,
+                 n_jobs: int | None = None,
                  random_state: int = 0):
         self.embedder = embedder
         self.C_lexical = C_lexical
@@ -164,6 +170,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.sentence_recipe = sentence_recipe
         self.fine_tune = fine_tune
         self.fine_tune_model = fine_tune_model
+        self.decision = decision
         self.cv = cv
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -247,6 +254,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.thresholds_ = np.full(Y.shape[1], 1.01)
         for j in learnable:
             self.thresholds_[j] = best_threshold(Y[:, j], oof_scores[:, j])
+        self.decision_ = (choose_rule(Y, oof_scores, n_answers, learnable, self.thresholds_, self.random_state)
+                          if self.decision == "auto" else DecisionRule(self.thresholds_.copy()))
         self.oof_scores_ = oof_scores[:n_answers]
         self.n_codes_ = Y.shape[1]
         return self
@@ -254,6 +263,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if not (isinstance(self.cv, int) and self.cv >= 2):
             raise DataError(f"The 'cv' parameter of EmbeddingClassifier must be an int >= 2. Got {self.cv!r} instead.")
+        if self.decision not in ("auto", "thresholds"):
+            raise DataError(f"The 'decision' parameter of EmbeddingClassifier must be 'auto' or 'thresholds'. "
+                            f"Got {self.decision!r} instead.")
         if not (isinstance(self.fine_tune, int) and self.fine_tune >= 0):
             raise DataError(f"The 'fine_tune' parameter of EmbeddingClassifier must be an int >= 0 (epochs). "
                             f"Got {self.fine_tune!r} instead.")
@@ -367,8 +379,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
-        """0/1 suggestions: probability at or above each code's threshold."""
-        return (self.predict_proba(X, contexts) >= self.thresholds_).astype(np.int8)
+        """0/1 suggestions: the decision rule ``decision_`` applied to the probabilities."""
+        return suggest(rule_of(self), self.predict_proba(X, contexts))[0].astype(np.int8)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from opm_nlp.classify.decision import DecisionRule
 from opm_nlp.classify.estimator import EmbeddingClassifier
 from opm_nlp.classify.finetune import FineTunedHead
 from opm_nlp.classify.keyword import KeywordClassifier
@@ -35,10 +36,13 @@ from opm_nlp.exceptions import DataError, ModelError
 
 #: The estimators of one code's head, in the order :meth:`EmbeddingClassifier.predict_proba` reads them.
 HEAD_ROLES = ("lexical", "embedding", "stacker", "second")
+#: The decision rule's fields and their types (its thresholds are the array ``decision.thresholds``).
+_DECISION_FIELDS = {"type": str, "shrink": (int, float), "shared": (int, float, NONE_TYPE), "cap": (int, NONE_TYPE),
+                    "at_least_one": bool, "cv": (dict, NONE_TYPE)}
 #: Parameters of the classifiers and their types (bool is not taken for int).
 _EMBEDDING_PARAMS = {"C_lexical": (int, float), "C_embedding": (int, float), "char_ngrams": bool,
                      "other_codes": bool, "sentences": bool, "sentence_recipe": str, "fine_tune": int,
-                     "fine_tune_model": (str, NONE_TYPE),
+                     "fine_tune_model": (str, NONE_TYPE), "decision": str,
                      "cv": int, "n_jobs": (int, NONE_TYPE), "random_state": int}
 _FINE_TUNED_PARAMS = {"model": (str, NONE_TYPE), "epochs": int, "batch_size": int, "max_length": int,
                       "lr": (int, float), "head_lr": (int, float), "seed": int}
@@ -107,6 +111,25 @@ def _fine_tuned_from_state(state, reader: ArrayReader, n_codes: int) -> FineTune
     return head
 
 
+# -- the decision rule ----------------------------------------------------------------------------
+def _decision_state(rule: DecisionRule, arrays: dict) -> dict:
+    arrays["decision.thresholds"] = np.asarray(rule.thresholds, dtype=float)
+    return {"type": "decision-rule", "shrink": float(rule.shrink),
+            "shared": None if rule.shared is None else float(rule.shared), "cap": rule.cap,
+            "at_least_one": bool(rule.at_least_one), "cv": rule.cv}
+
+
+def _decision_from_state(state, reader: ArrayReader, n_codes: int) -> DecisionRule:
+    where = "decision"
+    check_state_type(state, "decision-rule", where)
+    if set(state) != set(_DECISION_FIELDS):
+        raise ModelError(f"{where}: expected the fields {sorted(_DECISION_FIELDS)}, found {sorted(state)}")
+    values = {key: state_field(state, key, types, where) for key, types in _DECISION_FIELDS.items() if key != "type"}
+    if values["shrink"] < 0 or (values["cap"] is not None and values["cap"] < 1):
+        raise ModelError(f"{where}: 'shrink' must be at least 0 and 'cap' at least 1")
+    return DecisionRule(reader.take("decision.thresholds", "f", (n_codes,)), **values)
+
+
 # -- the classifiers -------------------------------------------------------------------------------
 def classifier_state(classifier) -> tuple[dict, dict[str, np.ndarray]]:
     """A fitted classifier as ``(state, arrays)``: JSON-able structure and named numeric arrays.
@@ -142,6 +165,8 @@ def classifier_state(classifier) -> tuple[dict, dict[str, np.ndarray]]:
                                       for role, model in zip(HEAD_ROLES, head)}}
                   for j, head in sorted(classifier.heads_.items())],
         "fine_tuned": None if fine_tuned is None else _fine_tuned_state(fine_tuned, arrays),
+        "decision": None if getattr(classifier, "decision_", None) is None else _decision_state(classifier.decision_,
+                                                                                                 arrays),
     }
     return state, {name: np.asarray(value) for name, value in arrays.items()}
 
@@ -186,7 +211,8 @@ def _keyword_from_state(state: dict, reader: ArrayReader) -> KeywordClassifier:
 
 def _embedding_from_state(state: dict, reader: ArrayReader) -> EmbeddingClassifier:
     where = "embedding-classifier"
-    params = checked_params(state.get("params"), _EMBEDDING_PARAMS, where)
+    # a model saved before decision rules used per-code thresholds, and refits so
+    params = {"decision": "thresholds", **checked_params(state.get("params"), _EMBEDDING_PARAMS, where)}
     # folders saved before the sentence recipe was recorded embedded each sentence alone
     recipe = state_field(state, "sentence_recipe", str, where) if "sentence_recipe" in state else "alone"
     if recipe not in SENTENCE_RECIPES:
@@ -222,6 +248,9 @@ def _embedding_from_state(state: dict, reader: ArrayReader) -> EmbeddingClassifi
     classifier.fine_tuned_ = None if fine_tuned is None else _fine_tuned_from_state(fine_tuned, reader, k)
     n_views = 2 + classifier.sentence_view_ + (fine_tuned is not None)
     classifier.heads_ = _heads_from_state(state_field(state, "heads", list, where), reader, k, n_lexical, n_views)
+    decision = state.get("decision")  # absent before decision rules: per-code thresholds
+    classifier.decision_ = (DecisionRule(classifier.thresholds_) if decision is None
+                            else _decision_from_state(decision, reader, k))
     return classifier
 
 

@@ -74,6 +74,7 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
     from opm_nlp.io.paths import check_outside
     from opm_nlp.model.coding_model import CodingModel
     from opm_nlp.model.folder import check_model_out
+    from opm_nlp.model.metadata import decision_sentence
     from opm_nlp.model.options import TrainOptions
     from opm_nlp.model.training import read_training_data, train_model
 
@@ -124,6 +125,9 @@ def train(codebook_path, data_paths, text_col, id_col, encoding, sheet, coded_fo
         click.echo(f"These are cross-validated on the training answers, so optimistic. For figures to quote, measure "
                    f"the model on coded answers it was not trained on and record them: opm-nlp evaluate {out} "
                    f"--data HELD_OUT --text-col ... --id-col ... --save")
+    decision = decision_sentence(meta)
+    if decision:
+        click.echo(decision)
     from opm_nlp.classify.forecast import forecast_lines
 
     for line in forecast_lines(meta.get("forecast")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opm_nlp.classify.forecast import forecast_lines
-from opm_nlp.model.metadata import trust_figures
+from opm_nlp.model.metadata import decision_sentence, trust_figures
 
 if TYPE_CHECKING:  # pragma: no cover
     from opm_nlp.model.coding_model import CodingModel
@@ -95,7 +95,11 @@ def render_model_card(model: CodingModel) -> str:
         )
     lines += [
         provenance,
-        f"- An answer is flagged for review when a code's score is within {meta['review_margin']} of its threshold.",
+        *([f"- {decision_sentence(meta)}"] if decision_sentence(meta) else []),
+        f"- An answer is flagged for review when a code's score is within {meta['review_margin']} of its threshold"
+        + (" (under the cap on codes per answer, also when it is within that of the score that would change "
+           "which codes are kept; a code given by \"at least one\" is always flagged)."
+           if (meta.get("decision") or {}).get("cap") or (meta.get("decision") or {}).get("at_least_one") else "."),
         "",
         "## Codes",
         "",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from opm_nlp.classify.decision import DecisionRule, rule_of, suggest
 from opm_nlp.classify.estimator import EmbeddingClassifier, FewExamplesWarning
 from opm_nlp.classify.keyword import KeywordClassifier
 from opm_nlp.codebook.codes import Codebook
@@ -261,9 +262,15 @@ class CodingModel:
 
     @property
     def thresholds(self) -> np.ndarray:
-        """Decision threshold per code, in codebook order."""
+        """Decision threshold per code, in codebook order (those the decision rule compares scores with)."""
         self._check_fitted()
-        return np.asarray(self.classifier.thresholds_, dtype=float)
+        return np.asarray(rule_of(self.classifier).thresholds, dtype=float)
+
+    @property
+    def decision(self) -> DecisionRule:
+        """The decision rule tagging applies (:mod:`opm_nlp.classify.decision`)."""
+        self._check_fitted()
+        return rule_of(self.classifier)
 
     def tag(self, frame: pd.DataFrame, text_col: str, id_col: str, carry: list[str] | None = None,
             progress: bool = False, chunk_size: int = 1024, source: str = "the answers",
@@ -278,7 +285,8 @@ class CodingModel:
         DataFrame
             ``id_col``, ``text_col``, the carried columns, one 0/1 column per code id (the suggestion),
             ``score_<code>`` per code, ``suggested_codes`` (ids joined by ``"; "``),
-            ``uncertain_codes`` (codes scored near their threshold) and ``needs_review`` (0/1).
+            ``uncertain_codes`` (codes whose decision a change of score under ``review_margin`` would
+            flip: near their threshold, or near the border of the per-answer cap) and ``needs_review`` (0/1).
             Empty answers are kept: no codes, empty scores, flagged for review.
         """
         self._check_fitted()
@@ -301,10 +309,9 @@ class CodingModel:
 
     def _assemble(self, frame, text_col, id_col, carry, scores, has_text, margin: float) -> pd.DataFrame:
         ids = self.codebook.ids
-        thresholds = self.thresholds
-        suggested = np.nan_to_num(scores, nan=0.0) >= thresholds
+        suggested, distance = suggest(self.decision, scores)
         suggested &= has_text[:, None]
-        near = np.abs(scores - thresholds) < margin
+        near = distance < margin  # a change of the score smaller than the margin would flip the decision
         out = frame[[id_col, text_col, *carry]].reset_index(drop=True).copy()
         for j, code_id in enumerate(ids):
             out[code_id] = suggested[:, j].astype(int)
