@@ -660,3 +660,51 @@ def test_audit_sample_in_label_studio_is_blind_and_pulled_with_its_design(tmp_pa
                  DEFAULT_MODEL, "--include-unreviewed", env=env)
     assert "Wrote 6 rows (all answers (not yet coded: reviewed=0, no codes))" in result.output
     assert set(pd.read_csv(tmp_path / "all.csv", dtype=str)["audit_sample"]) == {design}
+
+
+def test_review_next_in_label_studio_is_blind_keeps_the_order_picked_and_trains(tmp_path, label_studio, tagged_wave,
+                                                                                codebook_):
+    env = label_studio["env"]
+    pick = ("review", "next", tagged_wave["wave2"], "--n", 5, "--model", DEFAULT_MODEL, "--seed", 2)
+    result = run(*pick, "--project", "Next blind", "--out", tmp_path / "next.csv", env=env)
+    assert result.exit_code == 0, result.output
+    assert ", created, blind): added 5 answers, 0 were already there." in result.output
+    client = sdk(label_studio)
+    project, tasks = project_tasks(client, "Next blind")
+    tasks = sorted(tasks, key=lambda t: t.id)
+    picked = pd.read_csv(tmp_path / "next.csv", dtype=str)["response_id"].tolist()
+    assert [t.data["response_id"] for t in tasks] == picked  # in the order picked
+    assert not any(t.predictions for t in tasks)
+    assert set(tasks[0].data) == {"text", "response_id", "id_col", "text_col", "next_batch"}
+    assert "Picked to code next" in project.label_config and "no suggestion is shown" in project.label_config
+    assert "added 0 answers, 5 were already there" in run(*pick, "--project", "Next blind", env=env).output
+
+    # blind batches, audits and review projects never mix
+    result = run("review", "push", tagged_wave["wave1"], "--project", "Next blind", "--model", DEFAULT_MODEL, env=env)
+    assert result.exit_code == 1 and "holds answers picked by review next to code blind" in result.output
+    result = run("review", "sample", tagged_wave["wave2"], "--n", 3, "--model", DEFAULT_MODEL, "--project",
+                 "Next blind", env=env)
+    assert result.exit_code == 1 and "an audit sample must never train it" in result.output
+    assert run("review", "push", tagged_wave["wave1"], "--project", "Next shown", "--model", DEFAULT_MODEL,
+               env=env).exit_code == 0
+    result = run(*pick, "--project", "Next shown", "--out", tmp_path / "refused.xlsx", env=env)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "is a review project (the model's suggestions are pre-ticked there); a blind batch" in result.output
+    assert not (tmp_path / "refused.xlsx").exists()
+    result = run(*pick, "--project", "Next shown", "--with-suggestions", env=env)
+    assert result.exit_code == 0, result.output
+    _, shown = project_tasks(client, "Next shown")
+    assert all(t.predictions for t in shown)
+
+    # coders code two answers; pull gives training data with no suggestion columns and no agreement
+    for task in tasks[:2]:
+        client.annotations.create(id=task.id, result=[{"from_name": "codes", "to_name": "text", "type": "choices",
+                                                       "value": {"choices": codebook_.ids[:1]}}])
+    out = tmp_path / "coded.csv"
+    result = run("review", "pull", "--project", "Next blind", "--out", out, "--model", DEFAULT_MODEL, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Coded blind (answers picked by review next)" in result.output and "kappa" not in result.output
+    pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(pulled.columns) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
+                                    *codebook_.ids]
+    assert sorted(pulled["response_id"]) == sorted(picked[:2]) and set(pulled[codebook_.ids[0]]) == {"1"}

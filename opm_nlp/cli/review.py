@@ -112,6 +112,9 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
                    f"model on it with: opm-nlp evaluate MODEL_DIR --data {out} --text-col {result.text_col} "
                    f"--id-col {result.id_col}")
         return
+    if result.blind:  # a batch picked by review next, coded blind: no suggestion to agree with
+        click.echo(f"Coded blind (answers picked by review next): train with it: opm-nlp train ... --data {out}")
+        return
     table, summary = review_agreement(result.table, cb, source=f"project '{project}'")
     click.echo(format_agreement(table, summary))
 
@@ -215,6 +218,103 @@ def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_d
         click.echo(f"Project '{project}' (id {pushed.project_id}, {'created' if pushed.created_project else 'existing'},"
                    f" blind): added {pushed.added} answers, {pushed.already_there} were already there. Code them at "
                    f"{pushed.url}")
+
+
+@review.command("next")
+@click.argument("pool_path", metavar="POOL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--n", "n", required=True, type=click.IntRange(1), help="Answers to pick.")
+@click.option("--model", "model_dir", default=None, type=click.Path(path_type=Path),
+              help="Model folder trained on the answers coded so far (answers it was trained on are not picked).")
+@click.option("--codebook", "codebook_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Codebook YAML file, for a first batch before any model: answers near each code's definition "
+                   "and spread over the rest.")
+@click.option("--coded", "coded_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of answers coded already (repeatable): its ids are not picked. Needs the pool's id "
+                   "column.")
+@click.option("--with-suggestions", is_flag=True,
+              help="Pre-fill the model's codes to correct (default: blind, empty code columns).")
+@click.option("--seed", default=None, type=click.IntRange(0),
+              help="Seed of the pick: the same seed picks the same answers (default: a random seed, printed).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Sheet to write: .xlsx (a coding workbook), or .csv/.parquet.")
+@click.option("--project", default=None, help="Also (or instead) send the batch to this Label Studio project "
+                                              "(created if it does not exist).")
+@tagged_options
+@sheet_option
+@server_options
+def review_next(pool_path, n, model_dir, codebook_path, coded_paths, with_suggestions, seed, out, project, text_col,
+                id_col, encoding, sheet, url, api_key) -> None:
+    """Pick the answers to code next: those whose codes would teach the model most.
+
+    From answers nobody has coded (not reviewed, not in --coded files, not trained on, not in an audit
+    sample), picks N the model is unsure about, rare codes first, spread over what people wrote. With
+    --codebook instead of --model (no model yet) it picks answers near each code's definition and
+    spread over the rest. Blind by default: the sheet shows no suggestion. The filled sheet is
+    training data: opm-nlp train --data next.xlsx ...
+
+    \b
+    Example:
+      opm-nlp review next wave2022.csv --n 100 --model models/opm_default --out next.xlsx
+    """
+    from opm_nlp.io.paths import check_distinct
+    from opm_nlp.io.tables import read_table
+    from opm_nlp.review.next_batch import pick_next_batch, write_next_batch
+
+    if out is None and project is None:
+        raise click.UsageError("Pass --out next.xlsx (a sheet to code) or --project NAME (Label Studio), or both.")
+    if (model_dir is None) == (codebook_path is None):
+        raise click.UsageError("Pass --model MODEL_DIR (trained on the answers coded so far) or, before any model, "
+                               "--codebook CODEBOOK; not both.")
+    if out is not None:
+        check_distinct([pool_path, codebook_path, *coded_paths], out)
+    cb, metadata, model = _codebook_and_model(codebook_path, model_dir)
+    coded = [(read_table(path, encoding=encoding, sheet=sheet), str(path)) for path in coded_paths]
+    batch = pick_next_batch(read_table(pool_path, encoding=encoding, sheet=sheet), cb, n, model=model, coded=coded,
+                            text_col=text_col, id_col=id_col, seed=seed, with_suggestions=with_suggestions,
+                            source=str(pool_path))
+    pushed = None
+    if project is not None:  # before writing anything: a refused project leaves no half-done batch
+        from opm_nlp.review.common import model_version, thresholds_of
+        from opm_nlp.review.labelstudio_server import connect
+        from opm_nlp.review.next_labelstudio import push_next
+
+        pushed = push_next(connect(url, api_key), batch, cb, project, model_version(cb, metadata),
+                           thresholds_of(cb, metadata))
+    if out is not None:
+        write_next_batch(batch, cb, out)
+    click.echo(f"Next batch: {batch.description}.")
+    click.echo(f"Seed {batch.seed}: pass --seed {batch.seed} to pick the same answers again.")
+    if metadata is not None and "training_ids" not in metadata and not coded_paths:
+        click.echo("The model folder keeps no training ids, so answers it was trained on may be picked; pass the "
+                   "coded files with --coded.")
+    how = "code them (the model's codes are pre-filled: correct them)" if with_suggestions else \
+        "code them blind (no suggestions shown)"
+    if out is not None:
+        click.echo(f"Wrote {len(batch.frame)} answers to {out}: {how}, put 1 in 'reviewed' on each row coded, "
+                   f"then train with it: opm-nlp train ... --data {out}")
+    if pushed is not None:
+        click.echo(f"Project '{project}' (id {pushed.project_id}, {'created' if pushed.created_project else 'existing'}"
+                   f"{'' if with_suggestions else ', blind'}): added {pushed.added} answers, {pushed.already_there} "
+                   f"were already there. Code them at {pushed.url}")
+
+
+def _codebook_and_model(codebook_path, model_dir):
+    """(codebook, metadata, model) from --codebook (no model) or --model (a trained embedding model)."""
+    if model_dir is None:
+        from opm_nlp.codebook.codes import load_codebook
+
+        return load_codebook(codebook_path), None, None
+    from opm_nlp.cli.common import check_model_folder
+    from opm_nlp.exceptions import ModelError
+    from opm_nlp.model.coding_model import CodingModel
+
+    check_model_folder(model_dir)
+    model = CodingModel.load(model_dir)
+    if model.method != "embedding":
+        raise ModelError(f"{model_dir} is a keyword model, which learns nothing from coded answers, so no answer "
+                         f"would teach it more. Pass --codebook {model_dir / 'codebook.yaml'} to pick a first batch "
+                         f"for an embedding model.")
+    return model.codebook, model.metadata, model
 
 
 @review.command("stats")

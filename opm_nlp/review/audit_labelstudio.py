@@ -20,7 +20,7 @@ from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.io.tables import text_values
 from opm_nlp.review.audit import AuditSample
-from opm_nlp.review.labelstudio import IMPORT_BATCH, PushResult, check_project
+from opm_nlp.review.labelstudio import IMPORT_BATCH, PushResult, project_kind
 from opm_nlp.review.labelstudio_config import (
     DATA_AUDIT,
     DATA_ID,
@@ -83,10 +83,14 @@ def push_audit(server: LabelStudioServer, sample: AuditSample, codebook: Codeboo
         project_id, present = created.id, set()
     else:
         project_id = existing.id
-        if not check_project(server, project_id, project, codebook):
+        kind = project_kind(server, project_id, project, codebook)
+        if kind == "review":
             raise ReviewError(f"Project '{project}' on {server.url} is a review project (the model's suggestions "
                               f"are pre-ticked there); an audit sample must be coded blind. Use a new --project "
                               f"name for the audit.")
+        if kind == "batch":
+            raise ReviewError(f"Project '{project}' on {server.url} holds answers picked by review next to train the "
+                              f"model; an audit sample must never train it. Use a new --project name for the audit.")
         present = server.response_ids(project_id)
         others = server.task_values(project_id, DATA_AUDIT) - {sample.description}
         if others and any(t["data"][DATA_ID] not in present for t in tasks):

@@ -50,6 +50,7 @@ from opm_nlp.review.labelstudio_config import (
     codes_in_config,
     instructions_html,
     is_audit_config,
+    is_batch_config,
     label_config,
 )
 from opm_nlp.review.labelstudio_server import LabelStudioServer
@@ -174,9 +175,13 @@ def _open_project(server: LabelStudioServer, project: str, codebook: Codebook, m
             expert_instruction=instructions_html(codebook), show_instruction=True,
         )
         return created.id, True
-    if check_project(server, existing.id, project, codebook):
+    kind = project_kind(server, existing.id, project, codebook)
+    if kind == "audit":
         raise ReviewError(f"Project '{project}' on {server.url} holds an audit sample, coded blind: its coders must "
                           f"not see suggestions. Push the suggestions for review to another --project.")
+    if kind == "batch":
+        raise ReviewError(f"Project '{project}' on {server.url} holds answers picked by review next to code blind: "
+                          f"its coders must not see suggestions. Push the suggestions for review to another --project.")
     if getattr(existing, "model_version", None) != model_version:
         # Label Studio pre-fills tasks with predictions of the project's model version.
         server.call("updating the project's model version", client.projects.update, id=existing.id,
@@ -189,6 +194,12 @@ def check_project(server: LabelStudioServer, project_id: int, project: str, code
 
     Returns True for an audit project (coded blind, :func:`~opm_nlp.review.labelstudio_config.is_audit_config`).
     """
+    return project_kind(server, project_id, project, codebook) == "audit"
+
+
+def project_kind(server: LabelStudioServer, project_id: int, project: str, codebook: Codebook) -> str:
+    """``'review'`` (suggestions pre-ticked), ``'audit'`` (an audit sample, coded blind) or ``'batch'`` (answers
+    picked by ``review next``, coded blind to train the model), after the checks of :func:`check_project`."""
     details = server.call("reading the project", server.client.projects.get, project_id)
     codes = codes_in_config(getattr(details, "label_config", "") or "")
     if not codes:
@@ -199,7 +210,8 @@ def check_project(server: LabelStudioServer, project_id: int, project: str, code
         raise ReviewError(f"Project '{project}' on {server.url} uses other codes than the codebook "
                           f"(only in the project: {extra}; only in the codebook: {missing}). Pass the codebook "
                           f"the project was made with, or use a new --project name.")
-    return is_audit_config(getattr(details, "label_config", "") or "")
+    config = getattr(details, "label_config", "") or ""
+    return "audit" if is_audit_config(config) else "batch" if is_batch_config(config) else "review"
 
 
 # -- pull ------------------------------------------------------------------------------------------
@@ -216,6 +228,7 @@ class PullResult:
     several_reviews: int
     project_id: int
     audit: bool = False
+    blind: bool = False
 
 
 def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
@@ -227,7 +240,8 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     ``reviewed_at``, ``changed_suggestion`` (1 when the reviewer's codes differ from the model's),
     ``model_version``, ``suggested_codes``, then one 0/1 column per code id. From an audit project
     (coded blind, no suggestions) the columns are the id and answer, ``reviewed``, ``reviewer``,
-    ``reviewed_at``, the codes and ``audit_sample`` (the design, on every row).
+    ``reviewed_at``, the codes and ``audit_sample`` (the design, on every row); from a blind batch of
+    ``review next`` the same without ``audit_sample``.
 
     Parameters
     ----------
@@ -245,7 +259,8 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
         titles = server.project_titles()
         raise ReviewError(f"No project titled '{project}' on {server.url}. Projects there: {titles[:10]}"
                           f"{' ...' if len(titles) > 10 else ''}. Check --project (review push creates it).")
-    audit = check_project(server, found.id, project, codebook)
+    kind = project_kind(server, found.id, project, codebook)
+    audit = kind == "audit"
     export = server.call("exporting the project", server.client.projects.exports.as_json, found.id)
     emails = server.user_emails()
     rows, columns = [], set()
@@ -264,7 +279,7 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
                           f"{sorted(columns)}; pull them into separate files from separate projects.")
     id_col, text_col = next(iter(columns)) if columns else (DATA_ID, DATA_TEXT)
     order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL, SUGGESTED_COL]
-    if audit:  # nothing was suggested: no suggestion to have changed, no model behind it
+    if kind != "review":  # nothing was suggested: no suggestion to have changed, no model behind it
         order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL]
     table = pd.DataFrame(rows, columns=["_id", "_text", *order, *codebook.ids, *([AUDIT_COL] if audit else [])])
     table = table.rename(columns={"_id": id_col, "_text": text_col}).sort_values(id_col, kind="stable")
@@ -273,7 +288,8 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
                   if not _submitted(t) and any(a.get("was_cancelled") for a in t.get("annotations") or []))
     several = sum(1 for t in export if len(_submitted(t)) > 1)
     return PullResult(table=table.reset_index(drop=True), id_col=id_col, text_col=text_col, tasks=len(export),
-                      reviewed=reviewed, skipped=skipped, several_reviews=several, project_id=found.id, audit=audit)
+                      reviewed=reviewed, skipped=skipped, several_reviews=several, project_id=found.id, audit=audit,
+                      blind=kind != "review")
 
 
 def _submitted(task: dict) -> list[dict]:

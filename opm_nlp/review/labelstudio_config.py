@@ -31,6 +31,8 @@ DATA_TEXT_COL = "text_col"
 DATA_NOTE = "review_note"
 #: Task data key holding an audit sample's design (the ``audit_sample`` column of the pulled table).
 DATA_AUDIT = "audit_sample"
+#: Task data key holding how a batch to code next was picked (``opm-nlp review next``, coded blind).
+DATA_BATCH = "next_batch"
 
 
 def _literal(text: str) -> str:
@@ -38,7 +40,7 @@ def _literal(text: str) -> str:
     return re.sub(r"\$(?=[\w{\[])", "\uff04", text)  # fullwidth dollar sign looks the same
 
 
-def label_config(codebook: Codebook, blind: bool = False) -> str:
+def label_config(codebook: Codebook, blind: bool = False, batch: bool = False) -> str:
     """The Label Studio labeling interface (XML) for reviewing suggestions against ``codebook``.
 
     A multi-select ``<Choices>`` whose values are the code ids (what exports and pre-annotations
@@ -49,11 +51,20 @@ def label_config(codebook: Codebook, blind: bool = False) -> str:
     ``blind``: the interface of an audit sample, coded without suggestions. It shows the audit's design
     (task field ``audit_sample``, which also marks the project as an audit: :func:`is_audit_config`)
     instead of the review note, and asks for the coder's own codes.
+
+    ``batch``: the interface of answers picked to code next (``opm-nlp review next``), coded blind to
+    train the model: it shows how they were picked (task field ``next_batch``, which marks the project:
+    :func:`is_batch_config`) and asks for the coder's own codes.
     """
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="Answer $" + DATA_ID, size="5")
     ET.SubElement(view, "Text", name=TEXT_NAME, value="$" + DATA_TEXT)
-    if blind:
+    if batch:
+        ET.SubElement(view, "Header", value="Picked to code next: $" + DATA_BATCH, size="6")
+        ET.SubElement(view, "Header", value="Codes: tick every code that applies, from your own reading (no "
+                                             "suggestion is shown), then submit; submit with none ticked when "
+                                             "no code applies", size="5")
+    elif blind:
         ET.SubElement(view, "Header", value="Audit sample, coded blind: $" + DATA_AUDIT, size="6")
         ET.SubElement(view, "Header", value="Codes: tick every code that applies, from your own reading (no "
                                              "suggestion is shown), then submit; submit with none ticked when "
@@ -108,8 +119,9 @@ def _notes(code: Code) -> str:
     return "  ".join(parts)
 
 
-def instructions_html(codebook: Codebook, blind: bool = False) -> str:
-    """The codebook as HTML for the project's reviewer instructions (``blind``: for an audit sample)."""
+def instructions_html(codebook: Codebook, blind: bool = False, batch: bool = False) -> str:
+    """The codebook as HTML for the project's reviewer instructions (``blind``: for an audit sample;
+    ``batch``: for a blind batch to code next)."""
     items = []
     for code, depth in _tree_order(codebook):
         notes = "".join(f"<br/><i>{name}:</i> {html.escape(text)}"
@@ -119,7 +131,10 @@ def instructions_html(codebook: Codebook, blind: bool = False) -> str:
     how = ("<p>This is an audit sample: answers drawn at random to measure the model, coded blind. No suggestion "
            "is shown, and please do not look the answers up where the model's suggestions are (the tagged file, a "
            "review sheet or project): people who see a suggestion tend to accept it. Tick every code that applies, "
-           "then submit; submit with none ticked when no code applies.</p>" if blind else
+           "then submit; submit with none ticked when no code applies.</p>" if blind and not batch else
+           "<p>These answers were picked as the ones whose codes would teach the model most. No suggestion is "
+           "shown: tick every code that applies from your own reading, then submit; submit with none ticked when no "
+           "code applies. Your codes train the model.</p>" if batch else
            "<p>The model's suggested codes are pre-ticked. Tick every code that applies, untick the ones that "
            "do not, then submit. Submitting unchanged confirms the suggestion.</p>")
     return f"<h3>{html.escape(codebook.name)}</h3><p>{html.escape(codebook.description)}</p>{how}<ul>{''.join(items)}</ul>"
@@ -127,11 +142,22 @@ def instructions_html(codebook: Codebook, blind: bool = False) -> str:
 
 def is_audit_config(config: str) -> bool:
     """True for the interface of an audit project (:func:`label_config` with ``blind``): it shows ``$audit_sample``."""
+    return _shows(config, DATA_AUDIT)
+
+
+def is_batch_config(config: str) -> bool:
+    """True for the interface of a blind batch to code next (:func:`label_config` with ``batch``): it shows
+    ``$next_batch``."""
+    return _shows(config, DATA_BATCH)
+
+
+def _shows(config: str, field: str) -> bool:
+    """True when a header of the labeling config shows the task field ``field``."""
     try:
         root = ET.fromstring(config)
     except ET.ParseError:
         return False
-    return any("$" + DATA_AUDIT in (element.get("value") or "") for element in root.iter("Header"))
+    return any("$" + field in (element.get("value") or "") for element in root.iter("Header"))
 
 
 def codes_in_config(config: str) -> list[str]:

@@ -1,0 +1,120 @@
+"""A batch to code next (``opm-nlp review next``) in Label Studio: blind, or with suggestions pre-ticked.
+
+A blind batch goes to a project whose interface asks for the coder's own codes and shows how the
+answers were picked (``label_config(codebook, batch=True)``); its tasks carry no predictions. With
+suggestions it goes to a review project as ``review push`` makes one (:func:`~opm_nlp.review.labelstudio.build_tasks`).
+Either way the tasks keep the order picked, and :func:`opm_nlp.review.labelstudio.pull_reviews` reads
+the project back as training data. The project rules are those of ``review push`` and ``review
+sample``: one set of codes per project; audit samples (never trained on), blind batches and review
+projects (suggestions shown) never mix.
+
+Examples
+--------
+>>> batch = pick_next_batch(pool, codebook, 100, model=model, seed=3)  # doctest: +SKIP
+>>> push_next(server, batch, codebook, "OPM next 100")                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from opm_nlp.codebook.codes import Codebook
+from opm_nlp.columns import SCORE_PREFIX
+from opm_nlp.exceptions import ReviewError
+from opm_nlp.io.tables import text_values
+from opm_nlp.review.labelstudio import IMPORT_BATCH, PushResult, _open_project, build_tasks, project_kind
+from opm_nlp.review.labelstudio_config import (
+    DATA_BATCH,
+    DATA_ID,
+    DATA_ID_COL,
+    DATA_TEXT,
+    DATA_TEXT_COL,
+    instructions_html,
+    label_config,
+)
+from opm_nlp.review.labelstudio_server import LabelStudioServer
+from opm_nlp.review.next_batch import NextBatch
+
+logger = logging.getLogger(__name__)
+
+
+def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None = None,
+                thresholds: np.ndarray | None = None) -> list[dict]:
+    """Label Studio tasks for a batch, in the order picked: data only when blind, else with the model's
+    suggestion as a prediction (``model_version`` and ``thresholds`` needed then)."""
+    frame = batch.frame
+    ids = text_values(frame[batch.id_col])
+    if not batch.with_suggestions:
+        texts = text_values(frame[batch.text_col])
+        return [{"data": {DATA_TEXT: text, DATA_ID: rid, DATA_ID_COL: batch.id_col, DATA_TEXT_COL: batch.text_col,
+                          DATA_BATCH: batch.description}} for rid, text in zip(ids, texts)]
+    scores = np.column_stack([pd.to_numeric(frame[SCORE_PREFIX + c]).to_numpy(dtype=float) for c in codebook.ids])
+    tasks = build_tasks(frame, scores, codebook, batch.text_col, batch.id_col, model_version, thresholds)
+    position = {rid: i for i, rid in enumerate(ids)}
+    return sorted(tasks, key=lambda task: position[task["data"][DATA_ID]])
+
+
+def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, project: str,
+              model_version: str | None = None, thresholds: np.ndarray | None = None) -> PushResult:
+    """Send a batch to a Label Studio project (created if needed); answers already there are not sent again.
+
+    Parameters
+    ----------
+    server : LabelStudioServer
+    batch : NextBatch
+        From :func:`opm_nlp.review.next_batch.pick_next_batch`.
+    codebook : Codebook
+    project : str
+        Project title.
+    model_version, thresholds
+        For a batch with suggestions (:func:`opm_nlp.review.common.model_version`, ``thresholds_of``).
+
+    Raises
+    ------
+    ReviewError
+        If the project uses other codes, holds an audit sample, or is a review project (suggestions
+        pre-ticked) for a blind batch / a blind batch project for one with suggestions.
+    ServerError
+        If the server refuses a request.
+    """
+    tasks = batch_tasks(batch, codebook, model_version, thresholds)
+    if batch.with_suggestions:
+        project_id, created = _open_project(server, project, codebook, model_version)
+    else:
+        project_id, created = _open_blind(server, project, codebook, batch)
+    present = set() if created else server.response_ids(project_id)
+    new = [t for t in tasks if t["data"][DATA_ID] not in present]
+    for start in range(0, len(new), IMPORT_BATCH):
+        server.call("importing tasks", server.client.projects.import_tasks, id=project_id,
+                    request=new[start:start + IMPORT_BATCH], return_task_ids=True)
+    logger.info("batch project %s: %d tasks added, %d already present", project_id, len(new), len(tasks) - len(new))
+    return PushResult(project_id=project_id, created_project=created, added=len(new),
+                      already_there=len(tasks) - len(new), empty_skipped=0,
+                      url=f"{server.url}/projects/{project_id}/data")
+
+
+def _open_blind(server: LabelStudioServer, project: str, codebook: Codebook, batch: NextBatch) -> tuple[int, bool]:
+    """The id of a blind batch project titled ``project`` (created if missing) and whether it was created."""
+    client = server.client
+    existing = server.find_project(project)
+    if existing is None:
+        created = server.call(
+            "creating the project", client.projects.create,
+            title=project, label_config=label_config(codebook, batch=True), show_collab_predictions=False,
+            description=(f"Answers picked by opm-nlp review next to code blind and train the model. Codebook "
+                         f"'{codebook.name}' version {codebook.version or '-'}."),
+            expert_instruction=instructions_html(codebook, batch=True), show_instruction=True,
+        )
+        return created.id, True
+    kind = project_kind(server, existing.id, project, codebook)
+    if kind == "audit":
+        raise ReviewError(f"Project '{project}' on {server.url} holds an audit sample, which measures the model and "
+                          f"is never trained on; answers to code next go to another --project.")
+    if kind == "review":
+        raise ReviewError(f"Project '{project}' on {server.url} is a review project (the model's suggestions are "
+                          f"pre-ticked there); a blind batch goes to another --project, or pass --with-suggestions "
+                          f"to add it there.")
+    return existing.id, False
