@@ -380,7 +380,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """0/1 suggestions: the decision rule ``decision_`` applied to the probabilities."""
-        return suggest(rule_of(self), self.predict_proba(X, contexts))[0].astype(np.int8)
+        scores = self.predict_proba(X, contexts)  # checks the estimator is fitted
+        return suggest(rule_of(self), scores)[0].astype(np.int8)
 
     def __getstate__(self):
         state = self.__dict__.copy()
