@@ -250,6 +250,9 @@ def pick_next_batch(pool: pd.DataFrame, codebook: Codebook, n: int, *, model=Non
         If ``n`` is more than the answers nobody has coded, ids are empty or repeated, a coded table lacks
         the id column, or ``with_suggestions`` is asked without a model.
     """
+    if model is not None and getattr(model, "method", "embedding") != "embedding":
+        raise DataError("review next needs an embedding model (a keyword model learns nothing from coded answers); "
+                        "pass no model (--codebook) to pick a first batch.")
     if with_suggestions and model is None:
         raise DataError("--with-suggestions pre-fills the model's codes, so it needs --model MODEL_DIR; without a "
                         "model the batch is coded blind.")
