@@ -149,6 +149,22 @@ def _known_mask(frame: pd.DataFrame, codebook: Codebook) -> np.ndarray:
     return np.zeros(len(frame), dtype=bool)
 
 
+def read_pool(frame: pd.DataFrame, codebook: Codebook, text_col: str | None, id_col: str | None, source: str):
+    """A table of answers to pick from, checked: ``(frame, text_col, id_col, ids, has_text, known)``.
+
+    The columns default as everywhere (:func:`~opm_nlp.codebook.coded.default_columns`), ids must be
+    filled and unique, ``has_text`` marks rows with an answer, ``known`` those with an answer that people
+    have coded already (:func:`_known_mask`). ``frame`` comes back with a fresh index.
+    """
+    text_col, id_col = default_columns(frame, codebook, text_col, id_col, source=source)
+    require_columns(frame, [id_col, text_col], source, "Pass --id-col and --text-col.")
+    frame = frame.reset_index(drop=True)
+    ids = text_values(frame[id_col])
+    check_ids(ids, id_col, source)
+    has_text = answered(frame[text_col])
+    return frame, text_col, id_col, ids, has_text, _known_mask(frame, codebook) & has_text
+
+
 def _check_by(frame: pd.DataFrame, by: str, codebook: Codebook, taken: tuple[str, ...], source: str) -> None:
     """Refuse a --by column that is missing, or is one the sheet already has or that would show suggestions."""
     require_columns(frame, [by], source, "Pass --by with the column to stratify by, e.g. --by wave.")
@@ -199,13 +215,7 @@ def draw_audit_sample(frame: pd.DataFrame, codebook: Codebook, n: int, *, text_c
         holds the model's suggestions, or has more groups than ``n`` can give :data:`MIN_PER_STRATUM`
         each (or more than :data:`MAX_STRATA`).
     """
-    text_col, id_col = default_columns(frame, codebook, text_col, id_col, source=source)
-    require_columns(frame, [id_col, text_col], source, "Pass --id-col and --text-col.")
-    frame = frame.reset_index(drop=True)
-    ids = text_values(frame[id_col])
-    check_ids(ids, id_col, source)
-    has_text = answered(frame[text_col])
-    known = _known_mask(frame, codebook) & has_text
+    frame, text_col, id_col, ids, has_text, known = read_pool(frame, codebook, text_col, id_col, source)
     # Only a model whose folder keeps its training ids can say which answers it saw.
     checks_training = bool(metadata) and TRAINING_IDS_KEY in metadata
     trained = trained_on(metadata, ids) & has_text & ~known if checks_training else np.zeros(len(frame), dtype=bool)

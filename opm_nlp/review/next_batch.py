@@ -34,14 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.codebook.coded import default_columns
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import AUDIT_COL, REVIEWED_COL, REVIEWER_COL
 from opm_nlp.exceptions import DataError
-from opm_nlp.io.responses import check_ids
-from opm_nlp.io.tables import answered, require_columns, text_values, write_table
+from opm_nlp.io.tables import require_columns, text_values, write_table
 from opm_nlp.model.training_ids import TRAINING_IDS_KEY, trained_on
-from opm_nlp.review.audit import _known_mask
+from opm_nlp.review.audit import read_pool
 from opm_nlp.review.common import model_version, thresholds_of
 from opm_nlp.review.sheet import review_frame, write_coding_workbook
 
@@ -256,17 +254,12 @@ def pick_next_batch(pool: pd.DataFrame, codebook: Codebook, n: int, *, model=Non
     if with_suggestions and model is None:
         raise DataError("--with-suggestions pre-fills the model's codes, so it needs --model MODEL_DIR; without a "
                         "model the batch is coded blind.")
-    text_col, id_col = default_columns(pool, codebook, text_col, id_col, source=source)
-    require_columns(pool, [id_col, text_col], source, "Pass --id-col and --text-col.")
-    pool = pool.reset_index(drop=True)
-    ids = text_values(pool[id_col])
-    check_ids(ids, id_col, source)
+    pool, text_col, id_col, ids, has_text, known = read_pool(pool, codebook, text_col, id_col, source)
     texts = text_values(pool[text_col])
-    has_text = answered(pool[text_col])
     metadata = getattr(model, "metadata", None) or {}
     coded_ids, coded_texts = _coded_ids(list(coded), id_col, text_col)
     audit = (text_values(pool[AUDIT_COL]) != "").to_numpy() if AUDIT_COL in pool.columns else np.zeros(len(pool), bool)
-    known = (_known_mask(pool, codebook) | ids.isin(coded_ids).to_numpy()) & has_text & ~audit
+    known = (known | ids.isin(coded_ids).to_numpy()) & has_text & ~audit
     trained = trained_on(metadata, ids) & has_text & ~known & ~audit
     eligible = has_text & ~known & ~trained & ~audit
     excluded = {"empty": int((~has_text).sum()), "coded": int(known.sum()), "trained": int(trained.sum()),
