@@ -26,6 +26,15 @@ UNCERTAIN_COL = "uncertain_codes"
 #: 1 where an answer should be looked at by a person (a code near its threshold, or no text).
 NEEDS_REVIEW_COL = "needs_review"
 
+#: The part of each answer that carried each suggested code, for people: ``code_id: "sentence"`` joined
+#: by ``"; "`` in codebook order ("" when no code is suggested).
+EVIDENCE_COL = "evidence"
+#: The same parts for programs: JSON ``{"code_id": [start, end]}``, offsets in Unicode code points into the
+#: answer as written in the output ("" when no code is suggested). See :mod:`opm_nlp.io.spans`.
+EVIDENCE_SPANS_COL = "evidence_spans"
+#: Spans a person marked while reviewing: JSON ``{"code_id": [[start, end], ...]}``, code points.
+REVIEWED_SPANS_COL = "reviewed_spans"
+
 #: 1 where a person reviewed the row's codes (written by the review commands).
 REVIEWED_COL = "reviewed"
 #: Provenance columns written by the review commands, beside ``reviewed``.
