@@ -148,13 +148,14 @@ def test_a_state_from_before_decision_rules_loads_with_per_code_thresholds():
     np.testing.assert_array_equal(back.predict(new), (back.predict_proba(new) >= back.thresholds_).astype(np.int8))
 
 
-def test_the_shipped_model_tags_exactly_as_before():
-    """models/opm_default predates decision rules: suggestions are scores at or above the thresholds in
-    its metadata, and uncertain codes those within the review margin of them."""
+def test_a_folder_from_before_decision_rules_tags_exactly_as_before():
+    """A model folder saved before decision rules (tests/data/model_before_rules, the shipped model as it
+    was): suggestions are scores at or above the thresholds in its metadata, and uncertain codes those
+    within the review margin of them."""
     from opm_nlp.columns import SCORE_PREFIX, UNCERTAIN_COL
     from opm_nlp.model.coding_model import CodingModel
 
-    model = CodingModel.load(ROOT / "models" / "opm_default")
+    model = CodingModel.load(ROOT / "tests" / "data" / "model_before_rules")
     assert "decision" not in model.metadata and model.decision.is_plain
     frame = pd.read_csv(NEW_WAVE).head(40)
     tagged = model.tag(frame, "answer", "response_id")

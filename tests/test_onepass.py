@@ -16,9 +16,10 @@ from opm_nlp.embedding.segment import sentence_spans, sentences
 from opm_nlp.exceptions import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "models" / "opm_default"
-#: The shipped model's scores (onnx backend) of a few illustrative answers, written by the code from
-#: before the one-pass recipe existed: its folder must keep tagging exactly so.
+#: A model folder saved before the one-pass recipe existed (the shipped model as it was then).
+OLD_FOLDER = ROOT / "tests" / "data" / "model_before_rules"
+#: Its scores (onnx backend) of a few illustrative answers, written by the code from before the one-pass
+#: recipe existed: the folder must keep tagging exactly so.
 SHIPPED_SCORES = Path(__file__).parent / "data" / "opm_default_scores_onnx.csv"
 ANSWERS = ["Listen more. Interrupt less.", "Café talk 😀 with my mentees. Ça marche! I'll set goals — every month.",
            "  One sentence only, with leading spaces.", "I set goals. 👍🏽 Then we meet weekly. Ünïcödé wörds here."]
@@ -121,11 +122,11 @@ def test_spacy_sentence_splitting_does_not_import_torch():
 
 
 # -- model folders ---------------------------------------------------------------------------------
-def test_the_shipped_model_keeps_the_alone_recipe_and_its_scores():
+def test_a_folder_from_before_one_pass_keeps_the_alone_recipe_and_its_scores():
     from opm_nlp.model.coding_model import CodingModel
 
     expected = pd.read_csv(SHIPPED_SCORES, keep_default_na=False)
-    model = CodingModel.load(SHIPPED, backend="onnx", cache=False)
+    model = CodingModel.load(OLD_FOLDER, backend="onnx", cache=False)
     assert model.classifier.sentence_recipe_ == "alone" and model.classifier.sentence_view_
     scores = model.classifier.predict_proba(expected["answer"].tolist())
     np.testing.assert_allclose(scores, expected.drop(columns="answer").to_numpy(), rtol=0, atol=1e-6)
