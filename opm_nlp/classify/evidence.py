@@ -130,12 +130,11 @@ def predict_with_evidence(classifier, X: Sequence[str], contexts: Sequence[str] 
     >>> spans[0, 3].tolist()                                                       # doctest: +SKIP
     [9, 26]
     """
-    from opm_nlp.classify.estimator import EmbeddingClassifier
     from opm_nlp.classify.keyword import KeywordClassifier
     from opm_nlp.embedding.segment import sentence_spans
 
     texts = [str(x) for x in X]
-    if isinstance(classifier, EmbeddingClassifier):
+    if hasattr(classifier, "heads_"):  # an EmbeddingClassifier (which imports this module)
         scores, best = score_answers(classifier, texts, contexts, evidence=True)
     else:
         scores = classifier.predict_proba(texts) if contexts is None else classifier.predict_proba(texts, contexts)
