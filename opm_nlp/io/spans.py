@@ -90,7 +90,7 @@ def spans_after_removal(cell, text: str, removed: re.Pattern) -> object:
     >>> spans_after_removal('{"a":[2,5]}', "x\\x01yz. w", re.compile("\\x01"))
     '{"a":[1,4]}'
     """
-    gone = [m.start() for m in removed.finditer(text)]
+    gone = [i for m in removed.finditer(text) for i in range(m.start(), m.end())]
     if not gone or not isinstance(cell, str) or not cell.strip():
         return cell
     try:
@@ -105,3 +105,7 @@ def spans_after_removal(cell, text: str, removed: re.Pattern) -> object:
             return [move(v) for v in value]
         return value - bisect.bisect_left(gone, value) if isinstance(value, int) else value
     return format_spans({code: move(value) for code, value in data.items()})
+
+
+#: The spaces around an answer, which reading a table strips (:func:`~opm_nlp.io.tables.text_values`).
+AROUND = re.compile(r"^\s+|\s+$")
