@@ -78,12 +78,14 @@ def score_answers(classifier, X: Sequence[str], contexts: Sequence[str] | None =
     views = {}
     for j, (lexical, embedding, stacker, *_) in classifier.heads_.items():
         scores = linear_scores(embedding, X_embedding)  # row by row: an answer's score, whatever the batch
+        per_sentence = None if sentences is None else linear_scores(embedding, sentences[0])
         views[j] = np.column_stack([linear_scores(lexical, X_lexical), scores]
-                                   + ([] if sentences is None else [best_sentence(embedding, scores, *sentences)])
+                                   + ([] if sentences is None else
+                                      [best_sentence(embedding, scores, *sentences, sentence_scores=per_sentence)])
                                    + ([] if fine_tuned is None else [fine_tuned[:, j]]))
         out[:, j] = probability(stacker, views[j])
         if evidence and sentences is not None and len(sentences[1]):
-            best[:, j] = sentence_argmax(linear_scores(embedding, sentences[0]), sentences[1], len(texts))
+            best[:, j] = sentence_argmax(per_sentence, sentences[1], len(texts))
     others = others_probability(out)
     for j, (*_, second) in ((j, head) for j, head in classifier.heads_.items() if len(head) == 4):
         out[:, j] = probability(second, np.column_stack([views[j], others[:, j]]))
