@@ -143,3 +143,16 @@ def test_cli_tag_writes_evidence_that_matches_the_xlsx_answer(tmp_path):
         assert ("\x07" in text) == (suffix == ".csv")
         start, end = read_spans(back.loc[0, EVIDENCE_SPANS_COL], text)["written_plans"]
         assert text[start:end] == "I will write an IDP with each of my students."
+
+
+def test_spans_move_with_characters_taken_out_of_the_answer():
+    import re
+
+    from opm_nlp.io.spans import AROUND, spans_after_removal
+
+    text = "  Bad\x07 bell. Set goals.  "
+    assert spans_after_removal('{"a":[13,23]}', text, re.compile("\x07")) == '{"a":[12,22]}'
+    moved = spans_after_removal('{"a":[[2,12],[13,23]]}', text, AROUND)
+    assert moved == '{"a":[[0,10],[11,21]]}' and text.strip()[11:21] == "Set goals."
+    assert spans_after_removal("not json", text, AROUND) == "not json"
+    assert spans_after_removal("", text, AROUND) == ""
