@@ -119,7 +119,8 @@ def write_coding_workbook(frame: pd.DataFrame, codebook: Codebook, path: str | P
     Parameters
     ----------
     frame : DataFrame
-        The answers: id and answer first, then ``reviewed``, ``reviewer`` and one column per code id.
+        The answers: id and answer first (then ``evidence``, if shown), then ``reviewed``, ``reviewer`` and one
+        column per code id.
     codebook : Codebook
     path : str or Path
         An ``.xlsx`` file.
