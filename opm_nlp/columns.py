@@ -49,9 +49,9 @@ AUDIT_COL = "audit_sample"
 
 
 def output_columns(codebook: Codebook) -> list[str]:
-    """Columns that tagging adds to a table: one 0/1 column per code, its score, and the summaries."""
+    """Columns that tagging adds to a table: one 0/1 column per code, its score, the summaries and the evidence."""
     return [*codebook.ids, *(SCORE_PREFIX + c for c in codebook.ids), SUGGESTED_COL, UNCERTAIN_COL,
-            NEEDS_REVIEW_COL]
+            NEEDS_REVIEW_COL, EVIDENCE_COL, EVIDENCE_SPANS_COL]
 
 
 def human_coded_mask(frame: pd.DataFrame) -> np.ndarray:

@@ -182,7 +182,9 @@ def test_tagging_under_a_cap_flags_codes_near_the_cap_border(trained_dir, monkey
     scores[0, :3] = [0.99, 0.9, 0.88]  # the third code is above its threshold but cut, close to the second
     scores[1, :3] = [0.99, 0.9, 0.2]  # clear
     scores[2, :3] = [0.99, 0.9, 0.6]  # cut, but far from the second (0.3 below it)
-    monkeypatch.setattr(model, "predict_proba", lambda texts, contexts=None: scores[:len(texts)])
+    spans = np.tile([0, 1], (3, k, 1))  # each one-letter answer is its own evidence
+    monkeypatch.setattr(model, "predict_with_evidence",
+                        lambda texts, contexts=None: (scores[:len(texts)], spans[:len(texts)]))
     frame = pd.DataFrame({"response_id": [1, 2, 3], "answer": ["a", "b", "c"]})
     tagged = model.tag(frame, "answer", "response_id", review_margin=0.1)
     assert tagged[SUGGESTED_COL].tolist() == [f"{ids[0]}; {ids[1]}"] * 3

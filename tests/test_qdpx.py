@@ -136,6 +136,37 @@ def test_qdpx_is_valid_and_has_sources_cases_and_codings_by_user(tmp_path, codeb
         object_guid("source", "W3"), object_guid("source", "W4")]
 
 
+def test_suggestions_are_coded_over_their_evidence_and_people_over_their_spans(tmp_path, codebook):
+    table = tagged_table(codebook)
+    w2, w3 = table.loc[1, "answer"], table.loc[2, "answer"]
+    # W2 (a person's code): "Listen more." marked; W3 (the model's): each code over its own sentence-like part
+    table["reviewed_spans"] = ["", '{"active_communication":[[0,12]]}', "", ""]
+    table["evidence_spans"] = ["", "", '{"active_communication":[0,19],"self_reflection":[20,34]}', ""]
+    table["evidence"] = ["", "", 'active_communication: "Écouter davantage"', ""]
+    table.loc[2, "answer"] = "  " + w3  # spaces around an answer are stripped, and its spans follow
+    table.loc[2, "evidence_spans"] = '{"active_communication":[2,21],"self_reflection":[22,36]}'
+    table.to_csv(tmp_path / "tagged.csv", index=False)
+    frame, text_col, id_col = read_project_input(tmp_path / "tagged.csv", codebook)
+    summary = write_qdpx(frame, codebook, tmp_path / "wave.qdpx", text_col, id_col)
+    assert summary.variables == ["wave", "institution", "role"]  # the evidence columns are no attributes
+    qde, files = read_qdpx(tmp_path / "wave.qdpx")
+    assert schema_errors(qde, "project") == []
+    name_of = {code_guid(c): c for c in codebook.ids}
+    coded = {}
+    for source in etree.fromstring(qde).iter(f"{P}TextSource"):
+        text = files[f"sources/{source.get('guid')}.txt"]
+        for selection in source.findall(f"{P}PlainTextSelection"):
+            start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
+            for ref in selection.iter(f"{P}CodeRef"):
+                coded[(source.get("name"), name_of[ref.get("targetGUID")])] = text[start:end]
+    assert coded == {("W1", "aligning_expectations"): table.loc[0, "answer"],  # no spans: the whole answer
+                     ("W1", "change_intended"): table.loc[0, "answer"],
+                     ("W2", "active_communication"): "Listen more.",
+                     ("W3", "active_communication"): "Écouter davantage —",
+                     ("W3", "self_reflection"): "et réfléchir 🙂"}
+    assert w2 and w3[20:34] == "et réfléchir 🙂"
+
+
 def test_qdpx_is_the_same_file_on_every_export(tmp_path, codebook):
     table = tagged_table(codebook)
     write_qdpx(table, codebook, tmp_path / "a.qdpx", "answer", "response_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 import os
 import re
@@ -241,6 +242,32 @@ def test_quotes_without_scores_prefer_focused_answers(table):
     quotes = example_quotes(table, CB, "answer", "response_id", n=3)
     assert quotes[quotes["code"] == "phases"]["response_id"].tolist() == ["r10", "r05", "r09"]
     assert set(quotes["coded_by"]) == {"person"} and quotes["score"].isna().all()
+
+
+def test_quotes_highlight_the_evidence_and_escape_the_rest():
+    from opm_nlp.report.build import ReportTable
+    from opm_nlp.report.html import _table_html, display_frame
+
+    person = "I will talk <b>more</b> & listen. Set clear expectations with mentees early."
+    model = "  The lunch was good today. Write down expectations together with each mentee."
+    frame = pd.DataFrame({"response_id": ["p", "m"], "answer": [person, model], "expectations": ["1", "1"],
+                          "relationship": ["0", "0"], "phases": ["0", "0"], "score_expectations": ["0.9", "0.8"],
+                          "score_relationship": "0.1", "score_phases": "0.1", "reviewed": ["1", ""]})
+    mine, theirs = person.index("Set"), model.index("Write")
+    frame["reviewed_spans"] = [f'{{"expectations":[[{mine},{len(person)}]]}}', ""]
+    frame["evidence_spans"] = ["", f'{{"expectations":[{theirs},{len(model)}]}}']
+    quotes = example_quotes(prepare_table(frame, CB, "answer", "response_id"), CB, "answer", "response_id", n=2)
+    assert quotes["coded_by"].tolist() == ["person", "model"]
+    for text, highlight, expected in zip(quotes["answer"], quotes["highlight"],
+                                         ["Set clear expectations with mentees early.",
+                                          "Write down expectations together with each mentee."]):
+        (start, end), = json.loads(highlight)
+        assert text[start:end] == expected
+    html = _table_html(display_frame(ReportTable("quotes", "Quotes", quotes, index=False), CB, "answer"), "quotes")
+    assert ("I will talk &lt;b&gt;more&lt;/b&gt; &amp; listen. <mark>Set clear expectations with mentees early."
+            "</mark>") in html
+    assert "The lunch was good today. <mark>Write down expectations together with each mentee.</mark>" in html
+    assert "highlight" not in html and "<b>" not in html
 
 
 def test_tagged_table_counts_model_only_answers():

@@ -27,6 +27,8 @@ from opm_nlp.codebook.codes import parse_codebook
 from opm_nlp.exceptions import DataError, ReviewError, ServerError
 from opm_nlp.columns import (
     CHANGED_COL,
+    EVIDENCE_COL,
+    EVIDENCE_SPANS_COL,
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
     REVIEWED_COL,
@@ -503,13 +505,21 @@ def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
     assert book.sheetnames == ["answers", "codebook", "instructions"]
     answers = book["answers"]
     header = [c.value for c in answers[1]]
-    assert header[:4] == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL]
-    assert header[4:4 + len(codebook_)] == codebook_.ids
-    assert {"suggested_codes", "uncertainty", MODEL_VERSION_COL, "score_goal_setting", "wave"} <= set(header)
+    assert header[:5] == ["response_id", "answer", EVIDENCE_COL, REVIEWED_COL, REVIEWER_COL]
+    assert header[5:5 + len(codebook_)] == codebook_.ids
+    assert {"suggested_codes", "uncertainty", MODEL_VERSION_COL, "score_goal_setting", "wave",
+            EVIDENCE_SPANS_COL} <= set(header)
     validations = answers.data_validations.dataValidation
     assert len(validations) == 1 and validations[0].formula1 == '"0,1"'
-    assert {"C2:C13", "E2:E13"} <= set(str(validations[0].sqref).split())  # reviewed and the first code
-    assert answers["E1"].comment.text.startswith("Aligning expectations: The mentor articulates")
+    assert {"D2:D13", "F2:F13"} <= set(str(validations[0].sqref).split())  # reviewed and the first code
+    assert answers["F1"].comment.text.startswith("Aligning expectations: The mentor articulates")
+    # the evidence beside each answer quotes it, for each code suggested
+    evidence = {answers.cell(row=r, column=1).value: (answers.cell(row=r, column=2).value or "",
+                                                      answers.cell(row=r, column=3).value or "") for r in range(2, 14)}
+    edited = set(source["response_id"].iloc[:2])  # their answers were changed above, their evidence not
+    quoted = [(text, cell) for rid, (text, cell) in evidence.items() if cell and rid not in edited]
+    assert quoted and all(cell.split(": ", 1)[1].split('"')[1] in text for text, cell in quoted)
+    assert all(not cell for text, cell in evidence.values() if not text)
     texts = {c.value: c.data_type for c in answers["B"][1:]}
     assert texts["=HYPERLINK(\"http://x\")"] == "s" and texts["- listen more; + ask more"] == "s"
     column = {name: i + 1 for i, name in enumerate(header)}

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from opm_nlp.cli.main import cli
-from opm_nlp.columns import AUDIT_COL, REVIEWED_COL, REVIEWER_COL, SCORE_PREFIX, SUGGESTED_COL
+from opm_nlp.columns import (AUDIT_COL, EVIDENCE_COL, EVIDENCE_SPANS_COL, REVIEWED_COL, REVIEWER_COL, SCORE_PREFIX,
+                             SUGGESTED_COL)
 from opm_nlp.exceptions import DataError
 from opm_nlp.review.next_batch import (
     cold_start_pick,
@@ -190,6 +191,8 @@ def test_review_next_with_suggestions_prefills_the_same_pick(setup, codebook, tm
     shown = pd.read_excel(tmp_path / "shown.xlsx", sheet_name="answers")
     assert shown["response_id"].tolist() == blind["response_id"].tolist()
     assert {SUGGESTED_COL, "uncertainty", *(SCORE_PREFIX + c for c in codebook.ids)} <= set(shown.columns)
+    assert list(shown.columns[:3]) == ["response_id", "answer", EVIDENCE_COL]  # the evidence beside the answer
+    assert not {EVIDENCE_COL, EVIDENCE_SPANS_COL} & set(blind.columns)
     assert shown[codebook.ids].isin([0, 1]).all().all() and shown[codebook.ids].to_numpy().sum() > 0
     assert not any(c.startswith(SCORE_PREFIX) or c == SUGGESTED_COL for c in blind.columns)
     assert (blind[codebook.ids] == "").all().all()

@@ -16,14 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
 from opm_nlp.classify.decision import DecisionRule, choose_rule, rule_of, suggest
 from opm_nlp.classify.features import ngram_vectorizers, transform
-from opm_nlp.classify.rowwise import linear_scores, probability
-from opm_nlp.classify.stacking import (best_sentence, best_threshold, fit_code, others_probability, stack,
-                                       stratified_folds)
+from opm_nlp.classify.evidence import score_answers
 from opm_nlp.classify.sentence_view import embed_answers, fitted_recipe
+from opm_nlp.classify.stacking import best_threshold, fit_code, others_probability, stack, stratified_folds
 from opm_nlp.embedding.onepass import SENTENCE_RECIPES
 from opm_nlp.exceptions import DataError
 
@@ -348,35 +346,12 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         return stratified_folds(Y, splits, self.random_state)
 
     def predict_proba(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
-        """Calibrated probability of each code for each answer, shape (n_answers, n_codes)."""
-        check_is_fitted(self, "heads_")
-        texts = [str(x) for x in X]
-        if self.uses_context_ and contexts is None:
-            raise DataError("This model was trained with a context column (e.g. the survey question); "
-                            "pass the same column when tagging.")
-        contexts = [str(c) for c in contexts] if (self.uses_context_ and contexts is not None) else None
-        out = np.tile(self.prior_, (len(texts), 1))
-        if not texts or not self.heads_:
-            return out
-        X_lexical = self._lexical(texts, contexts, fit=False)
-        X_embedding, sentences = embed_answers(self, texts, contexts)
-        fine_tuned = getattr(self, "fine_tuned_", None)  # None also for models saved before fine-tuning
-        if fine_tuned is not None:
-            embedder = self._embedder()  # the fine-tuned network runs as the embedding model does
-            fine_tuned = fine_tuned.decision_function(
-                self._with_context(texts, contexts), backend="torch" if getattr(embedder, "backend", None) == "torch"
-                else "onnx", cache=getattr(embedder, "cache", True))
-        views = {}
-        for j, (lexical, embedding, stacker, *_) in self.heads_.items():
-            scores = linear_scores(embedding, X_embedding)  # row by row: an answer's score, whatever the batch
-            views[j] = np.column_stack([linear_scores(lexical, X_lexical), scores]
-                                       + ([] if sentences is None else [best_sentence(embedding, scores, *sentences)])
-                                       + ([] if fine_tuned is None else [fine_tuned[:, j]]))
-            out[:, j] = probability(stacker, views[j])
-        others = others_probability(out)
-        for j, (*_, second) in ((j, head) for j, head in self.heads_.items() if len(head) == 4):
-            out[:, j] = probability(second, np.column_stack([views[j], others[:, j]]))
-        return out
+        """Calibrated probability of each code for each answer, shape (n_answers, n_codes).
+
+        :func:`~opm_nlp.classify.evidence.predict_with_evidence` gives the same scores and, from the
+        same pass, the sentence of each answer that carried each code.
+        """
+        return score_answers(self, X, contexts)[0]
 
     def predict(self, X: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """0/1 suggestions: the decision rule ``decision_`` applied to the probabilities."""

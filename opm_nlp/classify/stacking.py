@@ -96,12 +96,13 @@ def _view_scores(X, y: np.ndarray, folds: np.ndarray, C: float, liblinear: bool,
 
 
 def best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.ndarray,
-                  rows: np.ndarray | None = None) -> np.ndarray:
+                  rows: np.ndarray | None = None, sentence_scores: np.ndarray | None = None) -> np.ndarray:
     """Each answer's score by its best sentence: a theme one sentence of a long answer carries.
 
     ``S`` holds the embeddings of the sentences of the answers that have two or more, ``owner`` the
     answer (row) of each; ``answer_scores`` are ``model``'s scores of the answers (of those ``rows``, a
-    boolean mask, selects), kept for answers of one sentence.
+    boolean mask, selects), kept for answers of one sentence. ``sentence_scores``, if given, are
+    ``model``'s scores of ``S`` already computed (without ``rows``).
     """
     out = np.array(answer_scores, dtype=np.float64)
     if rows is not None:
@@ -109,7 +110,7 @@ def best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.nda
         S, owner = S[keep], (np.cumsum(rows) - 1)[owner[keep]]  # answer row -> its place among the rows
     if len(owner):
         best = np.full(len(out), -np.inf)
-        np.maximum.at(best, owner, linear_scores(model, S))
+        np.maximum.at(best, owner, linear_scores(model, S) if sentence_scores is None else sentence_scores)
         several = np.isfinite(best)
         out[several] = best[several]
     return out

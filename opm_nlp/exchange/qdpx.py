@@ -35,10 +35,13 @@ from opm_nlp.codebook.codes import Codebook, first_few
 from opm_nlp.codebook.qdc import GUID_NAMESPACE, add_codes, code_guid, origin_text, serialise, xml_text
 from opm_nlp.columns import (
     CHANGED_COL,
+    EVIDENCE_COL,
+    EVIDENCE_SPANS_COL,
     MODEL_VERSION_COL,
     NEEDS_REVIEW_COL,
     REVIEWED_AT_COL,
     REVIEWED_COL,
+    REVIEWED_SPANS_COL,
     REVIEWER_COL,
     SCORE_PREFIX,
     SUGGESTED_COL,
@@ -46,6 +49,7 @@ from opm_nlp.columns import (
     human_coded_mask,
 )
 from opm_nlp.exceptions import DataError
+from opm_nlp.io.spans import read_spans
 from opm_nlp.io.tables import atomic_output, cell_text, read_table
 
 logger = logging.getLogger(__name__)
@@ -90,7 +94,8 @@ def attribute_columns(frame: pd.DataFrame, codebook: Codebook, text_col: str, id
     review provenance columns.
     """
     skip = {id_col, text_col, *codebook.ids, SUGGESTED_COL, UNCERTAIN_COL, NEEDS_REVIEW_COL, REVIEWED_COL,
-            REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL}
+            REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL, EVIDENCE_COL, EVIDENCE_SPANS_COL,
+            REVIEWED_SPANS_COL}
     return [c for c in frame.columns if c not in skip and not str(c).startswith(SCORE_PREFIX)]
 
 
@@ -166,9 +171,12 @@ def build_project(
     -----
     One TextSource and one Case per answer, both named by the response id, the case holding the
     respondent's attributes (:func:`attribute_columns`) as variable values. An answer's codes are
-    Codings of one PlainTextSelection over the whole answer, created by the user ``"human coder"``
-    where :func:`opm_nlp.columns.human_coded_mask` says a person coded the row, otherwise by
-    ``"opm-nlp model suggestions"``. Answers flagged ``needs_review`` form a set.
+    Codings of PlainTextSelections, created by the user ``"human coder"`` where
+    :func:`opm_nlp.columns.human_coded_mask` says a person coded the row, otherwise by
+    ``"opm-nlp model suggestions"``: a suggestion over its evidence (``evidence_spans``), a person's
+    code over the spans marked for it (``reviewed_spans``), else over the whole answer
+    (:func:`coded_spans`); ``startPosition`` and ``endPosition`` count characters (Unicode code points)
+    of the source's text, from 0, end exclusive. Answers flagged ``needs_review`` form a set.
     """
     missing = [c for c in codebook.ids if c not in tagged.columns]
     if missing:
@@ -259,21 +267,46 @@ def _add_sources(root: etree._Element, table: pd.DataFrame, codebook: Codebook, 
         if not code_ids:
             continue
         user = HUMAN_USER if human[row] else MODEL_USER
-        selection = etree.SubElement(
-            text_source, f"{_P}PlainTextSelection", guid=object_guid("selection", f"{response_id}:{user}"),
-            name=xml_text(response_id), startPosition="0", endPosition=str(len(text)),
-            creatingUser=user_guid[user],
-        )
-        for code_id in code_ids:
-            coding = etree.SubElement(selection, f"{_P}Coding",
-                                      guid=object_guid("coding", f"{response_id}:{code_id}:{user}"),
-                                      creatingUser=user_guid[user])
-            etree.SubElement(coding, f"{_P}CodeRef", targetGUID=code_guid(code_id))
+        for (start, end), codes_here in coded_spans(table.iloc[row], text_col, code_ids, human[row]).items():
+            whole = (start, end) == (0, len(text))  # keys of whole-answer selections as before spans existed
+            where = "" if whole else f":{start}-{end}"
+            selection = etree.SubElement(
+                text_source, f"{_P}PlainTextSelection", guid=object_guid("selection", f"{response_id}:{user}{where}"),
+                name=xml_text(response_id), startPosition=str(start), endPosition=str(end),
+                creatingUser=user_guid[user],
+            )
+            for code_id in codes_here:
+                coding = etree.SubElement(selection, f"{_P}Coding",
+                                          guid=object_guid("coding", f"{response_id}:{code_id}:{user}{where}"),
+                                          creatingUser=user_guid[user])
+                etree.SubElement(coding, f"{_P}CodeRef", targetGUID=code_guid(code_id))
         if user == HUMAN_USER:
             summary.human_codings += len(code_ids)
         else:
             summary.model_codings += len(code_ids)
     return files
+
+
+def coded_spans(row: pd.Series, text_col: str, code_ids: list[str], human: bool) -> dict[tuple[int, int], list[str]]:
+    """Where each of a row's codes is coded: ``{(start, end): [code ids]}``, ordered by position.
+
+    A model's suggestion is coded over its evidence (``evidence_spans``); a person's code over the spans
+    marked for it (``reviewed_spans``); a code with neither, or a cell that does not fit the answer,
+    over the whole answer. Positions count characters (code points) of the answer, end exclusive.
+    """
+    text = row[text_col]
+    column, nested = (REVIEWED_SPANS_COL, True) if human else (EVIDENCE_SPANS_COL, False)
+    try:
+        marked = read_spans(row[column], text, nested=nested) if column in row.index else {}
+    except ValueError:
+        marked = {}
+    out: dict[tuple[int, int], list[str]] = {}
+    for code_id in code_ids:
+        spans = marked.get(code_id) or [(0, len(text))]
+        for span in ([spans] if isinstance(spans, tuple) else spans):
+            if span[1] > span[0]:
+                out.setdefault(tuple(span), []).append(code_id)
+    return dict(sorted(out.items()))
 
 
 def _add_review_set(root: etree._Element, response_ids: list[str]) -> None:

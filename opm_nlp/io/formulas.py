@@ -124,11 +124,13 @@ def xlsx_value(value: object) -> object:
     return value
 
 
-def append_frame(sheet, frame: pd.DataFrame, header: bool = True) -> Counter:
+def append_frame(sheet, frame: pd.DataFrame, header: bool = True, answer_col: str | None = None) -> Counter:
     """Append ``frame`` (its column names first, if ``header``) to an openpyxl worksheet, text as text.
 
     Works on ordinary and write-only worksheets. Text that starts like a formula is stored in a text
-    cell with the quote prefix; characters XML cannot hold are removed.
+    cell with the quote prefix; characters XML cannot hold are removed. ``answer_col`` names the column
+    the spans columns (``evidence_spans``, ``reviewed_spans``) point into: where its text loses
+    characters, they are moved so that they still point at the same words.
 
     Returns
     -------
@@ -137,12 +139,34 @@ def append_frame(sheet, frame: pd.DataFrame, header: bool = True) -> Counter:
         :func:`warn_removed_characters`.
     """
     removed: Counter = Counter()
+    frame = _spans_for_xml(frame, answer_col)
     names = [str(c) for c in frame.columns]
     if header:
         sheet.append([_text_cell(sheet, name, name, removed) for name in names])
     for row in frame.itertuples(index=False, name=None):
         sheet.append([_text_cell(sheet, value, name, removed) for value, name in zip(map(xlsx_value, row), names)])
     return removed
+
+
+def _spans_for_xml(frame: pd.DataFrame, answer_col: str | None) -> pd.DataFrame:
+    """``frame`` with its spans cells moved to the answers as XLSX holds them (see :func:`append_frame`)."""
+    from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL
+    from opm_nlp.io.spans import spans_after_removal
+
+    columns = [c for c in (EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL) if c in frame.columns]
+    if answer_col is None or answer_col not in frame.columns or not columns:
+        return frame
+    texts = frame[answer_col]
+    rows = np.flatnonzero(texts.map(lambda v: isinstance(v, str) and _NOT_IN_XML.search(v) is not None).to_numpy(bool))
+    if not len(rows):
+        return frame
+    frame = frame.copy()
+    for column in columns:
+        values = frame[column].astype(object).to_numpy(copy=True)
+        for row in rows:
+            values[row] = spans_after_removal(values[row], texts.iloc[row], _NOT_IN_XML)
+        frame[column] = values
+    return frame
 
 
 def _text_cell(sheet, value: object, column: str, removed: Counter) -> object:

@@ -2,8 +2,8 @@
 
 :func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already
 in memory: the id and text columns must exist, every id must be present and unique, and ids and
-answers become stripped text (an empty answer stays ``""``); every other column is kept so it can
-be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
+answers become stripped text (an empty answer stays ``""``; the spans columns ``evidence_spans`` and
+``reviewed_spans`` move with it); every other column is kept so it can be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
 no answers (a header row alone) is an error, whatever its format.
 """
 
@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL
 from opm_nlp.exceptions import DataError
 from opm_nlp.io.paths import sheet_hint
+from opm_nlp.io.spans import AROUND, spans_after_removal
 from opm_nlp.io.tables import read_table, require_columns, row_number, text_values
 
 
@@ -57,7 +59,11 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
             require_columns(frame, [column], source, hint + sheet_hint(source))
     frame = frame.copy()
     frame[id_col] = text_values(frame[id_col])
-    frame[text_col] = text_values(frame[text_col])
+    raw, frame[text_col] = frame[text_col], text_values(frame[text_col])
+    for column in (EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL):  # spans follow the answer as it is stripped
+        if column in frame.columns:
+            frame[column] = [spans_after_removal(cell, text, AROUND) if isinstance(text, str) else cell
+                             for cell, text in zip(frame[column], raw)]
     check_ids(frame[id_col], id_col, source, first_row)
     return frame.reset_index(drop=True)
 

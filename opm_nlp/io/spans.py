@@ -7,7 +7,9 @@ edge (:func:`utf16_offset`, :func:`code_point_offset`): an emoji is one code poi
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 Span = tuple[int, int]
@@ -77,3 +79,33 @@ def read_spans(cell, text: str, nested: bool = False) -> dict[str, Span] | dict[
         else:
             out[code] = _span(value, text, where)
     return out
+
+
+def spans_after_removal(cell, text: str, removed: re.Pattern) -> object:
+    """A spans cell of ``text`` (either form), moved to ``text`` with the characters ``removed`` matches
+    taken out (as writing XLSX takes out control characters); a cell that is not spans is returned as it is.
+
+    Examples
+    --------
+    >>> spans_after_removal('{"a":[2,5]}', "x\\x01yz. w", re.compile("\\x01"))
+    '{"a":[1,4]}'
+    """
+    gone = [i for m in removed.finditer(text) for i in range(m.start(), m.end())]
+    if not gone or not isinstance(cell, str) or not cell.strip():
+        return cell
+    try:
+        data = json.loads(cell)
+    except json.JSONDecodeError:
+        return cell
+    if not isinstance(data, dict):
+        return cell
+
+    def move(value):
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value - bisect.bisect_left(gone, value) if isinstance(value, int) else value
+    return format_spans({code: move(value) for code, value in data.items()})
+
+
+#: The spaces around an answer, which reading a table strips (:func:`~opm_nlp.io.tables.text_values`).
+AROUND = re.compile(r"^\s+|\s+$")

@@ -230,12 +230,13 @@ def _umask() -> int:
     return mask
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, answer_col: str | None = None) -> Path:
     """Write a DataFrame to CSV, XLSX or Parquet (by extension), atomically.
 
     The table is written to a temporary file beside ``path`` and renamed over it at the end, so an
     interrupted run never leaves a partial file. No text runs as a formula when the file is opened
     in a spreadsheet, and :func:`read_table` reads it back as it was (:mod:`opm_nlp.io.formulas`).
+    ``answer_col``: the column of answers that spans columns point into (XLSX, see :func:`add_sheet`).
     """
     path = Path(path)
     kind = _kind(path)
@@ -243,7 +244,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         if kind == "csv":
             write_csv(frame, tmp, sep=_separator(path))
         elif kind == "excel":
-            write_xlsx({"data": frame}, tmp)
+            write_xlsx({"data": frame}, tmp, answer_col)
         else:
             frame.to_parquet(tmp, index=False)
     return path
@@ -265,28 +266,28 @@ def _separator(path: Path) -> str:
     return "\t" if path.suffix.lower() == ".tsv" else ","
 
 
-def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
+def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path, answer_col: str | None = None) -> None:
     """Write DataFrames as sheets of an XLSX workbook, with text always stored as text (:func:`add_sheet`)."""
     from openpyxl import Workbook
 
     workbook = Workbook()
     workbook.remove(workbook.active)
     for title, frame in sheets.items():
-        add_sheet(workbook, title, frame)
+        add_sheet(workbook, title, frame, answer_col)
     workbook.save(path)
 
 
-def add_sheet(workbook, title: str, frame: pd.DataFrame):
+def add_sheet(workbook, title: str, frame: pd.DataFrame, answer_col: str | None = None):
     """Append a DataFrame to an openpyxl workbook as a sheet, column names as its first row.
 
     Text, column names included, is stored in text cells, never as a formula a spreadsheet would run
     (:func:`~opm_nlp.io.formulas.append_frame`); control characters XLSX cannot hold are removed,
-    with a warning.
+    with a warning, and the spans of the answers in ``answer_col`` moved to match.
     """
     from openpyxl.utils import get_column_letter
 
     sheet = workbook.create_sheet(title=title[:31])
-    warn_removed_characters(append_frame(sheet, frame), sheet.title)
+    warn_removed_characters(append_frame(sheet, frame, answer_col=answer_col), sheet.title)
     for j, column in enumerate(frame.columns, start=1):
         sheet.column_dimensions[get_column_letter(j)].width = min(60, max(10, len(str(column)) + 2))
     sheet.freeze_panes = "A2"

@@ -5,7 +5,8 @@ only (``folder``, with its array file ``arrays``; ``convert`` for folders of the
 metadata and model card (``metadata``, ``card``), held-out figures recorded in the folder
 (``heldout``); the options of a training and a
 tagging run (``options``); training from coded files, leaving out unreviewed rows (``training``,
-``reviewed``); tagging files in chunks, resumable (``batch``, ``chunks``), or on Dask (``dask_tagging``).
+``reviewed``); the tagged table with its evidence (``tagged``); tagging files in chunks, resumable (``batch``,
+``chunks``), or on Dask (``dask_tagging``).
 
 May import: :mod:`opm_nlp.classify` and every stage below it.
 """

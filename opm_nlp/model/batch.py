@@ -174,7 +174,7 @@ def tag_file(model_dir: str | Path, input_path: str | Path, out: str | Path, opt
         summary.answers += len(frame)
         summary.empty += int((~answered(frame[options.text_col])).sum())
         summary.needs_review += int(frame[NEEDS_REVIEW_COL].sum())
-    _join_parts(parts, out)
+    _join_parts(parts, out, options.text_col)
     shutil.rmtree(work, ignore_errors=True)
     return summary
 
@@ -214,7 +214,7 @@ def _local_chunks(model: CodingModel, input_path: Path, options: TagOptions, don
 
 
 # -- joining parts -----------------------------------------------------------------------------------
-def _join_parts(parts: list[Path], out: Path) -> None:
+def _join_parts(parts: list[Path], out: Path, answer_col: str) -> None:
     kind = _kind(out)
     with atomic_output(out) as tmp:
         if kind == "csv":
@@ -235,10 +235,10 @@ def _join_parts(parts: list[Path], out: Path) -> None:
                 if writer is not None:
                     writer.close()
         else:
-            _join_xlsx(parts, tmp)
+            _join_xlsx(parts, tmp, answer_col)
 
 
-def _join_xlsx(parts: list[Path], path: Path) -> None:
+def _join_xlsx(parts: list[Path], path: Path, answer_col: str) -> None:
     from collections import Counter
 
     from openpyxl import Workbook
@@ -247,6 +247,6 @@ def _join_xlsx(parts: list[Path], path: Path) -> None:
     sheet = workbook.create_sheet("data")
     removed: Counter = Counter()
     for i, part in enumerate(parts):
-        removed += append_frame(sheet, pd.read_parquet(part), header=i == 0)
+        removed += append_frame(sheet, pd.read_parquet(part), header=i == 0, answer_col=answer_col)
     warn_removed_characters(removed, "data")
     workbook.save(path)

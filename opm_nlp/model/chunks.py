@@ -15,7 +15,8 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.io.responses import check_responses
 from opm_nlp.io.tables import iter_chunks
-from opm_nlp.model.coding_model import CodingModel, resolve_carry
+from opm_nlp.model.coding_model import CodingModel
+from opm_nlp.model.tagged import resolve_carry
 from opm_nlp.model.options import TagOptions
 
 

@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,37 +21,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from opm_nlp.classify.decision import DecisionRule, rule_of, suggest
+from opm_nlp.classify.decision import DecisionRule, rule_of
 from opm_nlp.classify.estimator import EmbeddingClassifier, FewExamplesWarning
 from opm_nlp.classify.keyword import KeywordClassifier
 from opm_nlp.codebook.codes import Codebook
-from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL, output_columns
 from opm_nlp.embedding.encoder import DEFAULT_BACKEND
 from opm_nlp.exceptions import DataError, ModelError
 from opm_nlp.io.tables import answered, text_values
 from opm_nlp.model.folder import load_model_files, write_model_folder
 from opm_nlp.model.metadata import training_metadata
+from opm_nlp.model.tagged import resolve_carry, tagged_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from opm_nlp.model.options import TrainOptions
 
-logger = logging.getLogger(__name__)
-
 METHODS = ("embedding", "keyword")
-
-
-def resolve_carry(columns, text_col: str, id_col: str, carry: list[str] | None, codebook: Codebook) -> list[str]:
-    """Columns to copy into a tagged table: ``carry``, checked, or every column the output does not add."""
-    added = set(output_columns(codebook))
-    if carry is None:
-        clashes = [c for c in columns if c in added]
-        if clashes:
-            logger.warning("columns %s are replaced by the model's output", clashes)
-        return [c for c in columns if c not in (id_col, text_col) and c not in added]
-    unknown = [c for c in carry if c not in columns]
-    if unknown:
-        raise DataError(f"Column(s) {unknown} to carry not found. Columns: {list(columns)}.")
-    return list(carry)
 
 
 class CodingModel:
@@ -247,6 +230,14 @@ class CodingModel:
             return self.classifier.predict_proba(list(texts))
         return self.classifier.predict_proba(list(texts), contexts=list(contexts))
 
+    def predict_with_evidence(self, texts, contexts=None) -> tuple[np.ndarray, np.ndarray]:
+        """The scores of :meth:`predict_proba` and, from the same pass, each code's evidence span
+        (n_answers, n_codes, 2) in each text (:func:`~opm_nlp.classify.evidence.predict_with_evidence`)."""
+        from opm_nlp.classify.evidence import predict_with_evidence
+
+        self._check_fitted()
+        return predict_with_evidence(self.classifier, list(texts), None if contexts is None else list(contexts))
+
     @property
     def context_col(self) -> str | None:
         """Column of contexts (e.g. the survey question) the model was trained with, if any."""
@@ -286,7 +277,11 @@ class CodingModel:
             ``id_col``, ``text_col``, the carried columns, one 0/1 column per code id (the suggestion),
             ``score_<code>`` per code, ``suggested_codes`` (ids joined by ``"; "``),
             ``uncertain_codes`` (codes whose decision a change of score under ``review_margin`` would
-            flip: near their threshold, or near the border of the per-answer cap) and ``needs_review`` (0/1).
+            flip: near their threshold, or near the border of the per-answer cap), ``needs_review`` (0/1),
+            ``evidence`` (``code_id: "sentence"`` per suggested code, joined by ``"; "``) and
+            ``evidence_spans`` (JSON ``{"code_id": [start, end]}``, code points into the answer as in the
+            output): the sentence that the model's sentence view rated highest for each suggested code,
+            the whole answer for one of a single sentence (:mod:`opm_nlp.classify.evidence`).
             Empty answers are kept: no codes, empty scores, flagged for review.
         """
         self._check_fitted()
@@ -295,32 +290,19 @@ class CodingModel:
         contexts = self._contexts(frame, self.context_col, source)
         has_text = answered(texts)
         scores = np.full((len(frame), len(self.codebook)), np.nan)
+        spans = np.zeros((*scores.shape, 2), dtype=np.int64)
         rows = np.flatnonzero(has_text)
         from tqdm.auto import tqdm
 
         with tqdm(total=len(rows), desc="tagging", unit="answer", disable=not progress or len(rows) < chunk_size) as bar:
             for start in range(0, len(rows), chunk_size):
                 chunk = rows[start:start + chunk_size]
-                scores[chunk] = self.predict_proba(texts.iloc[chunk].tolist(),
-                                                   None if contexts is None else [contexts[i] for i in chunk])
+                scores[chunk], spans[chunk] = self.predict_with_evidence(
+                    texts.iloc[chunk].tolist(), None if contexts is None else [contexts[i] for i in chunk])
                 bar.update(len(chunk))
         margin = self.review_margin if review_margin is None else review_margin
-        return self._assemble(frame, text_col, id_col, carry, scores, has_text, margin)
-
-    def _assemble(self, frame, text_col, id_col, carry, scores, has_text, margin: float) -> pd.DataFrame:
-        ids = self.codebook.ids
-        suggested, distance = suggest(self.decision, scores)
-        suggested &= has_text[:, None]
-        near = distance < margin  # a change of the score smaller than the margin would flip the decision
-        out = frame[[id_col, text_col, *carry]].reset_index(drop=True).copy()
-        for j, code_id in enumerate(ids):
-            out[code_id] = suggested[:, j].astype(int)
-        for j, code_id in enumerate(ids):
-            out[SCORE_PREFIX + code_id] = np.round(scores[:, j], 4)
-        out[SUGGESTED_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in suggested]
-        out[UNCERTAIN_COL] = ["; ".join(ids[j] for j in np.flatnonzero(row)) for row in near]
-        out[NEEDS_REVIEW_COL] = (near.any(axis=1) | ~has_text).astype(int)
-        return out
+        return tagged_table(frame, text_col, id_col, carry, scores, spans, has_text, self.decision,
+                            self.codebook.ids, margin)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

@@ -7,6 +7,7 @@ names, labels) is HTML-escaped.
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ _ONE_DECIMAL = re.compile(r"^(pct_|ci_|change_pp|min_expected|estimate_|model_on
 # A group's interval goes on a second line of its cell, so six groups with three-digit counts fit the
 # page (1,150 px). to_html escapes a newline, so a private-use character marks the break instead.
 _BREAK = "\ue000"
+# The same for <mark> around the part of a quote that carried its code (the rest of the text is escaped).
+_MARK, _UNMARK = "\ue001", "\ue002"
 _HIDDEN = {"family", "wave_from", "wave_to", "definition", "before", "after"}
 
 
@@ -71,9 +74,16 @@ def _interval(low: pd.Series, high: pd.Series, digits: int) -> pd.Series:
                       for lo, hi in zip(low, high)], index=low.index)
 
 
-def display_frame(table: ReportTable, codebook) -> pd.DataFrame:
-    """A report table with numbers formatted and intervals joined, for the HTML page."""
+def display_frame(table: ReportTable, codebook, text_col: str | None = None) -> pd.DataFrame:
+    """A report table with numbers formatted and intervals joined, for the HTML page; in the quotes'
+    ``text_col``, the part of each answer that carried its code is marked (``highlight``)."""
     frame = table.frame.reset_index() if table.index else table.frame.copy()
+    if "highlight" in frame.columns and text_col in frame.columns:
+        from opm_nlp.report.quotes import mark_spans
+
+        plain = [re.sub(f"[{_BREAK}{_MARK}{_UNMARK}]", "", str(t)) for t in frame[text_col]]
+        frame[text_col] = [mark_spans(t, json.loads(h), _MARK, _UNMARK) for t, h in zip(plain, frame["highlight"])]
+    frame = frame.drop(columns=[c for c in ("highlight",) if c in frame.columns])
     if table.name == "cooccurrence":
         numbers = {code: str(i) for i, code in enumerate(frame["code"], start=1)}
         labels = [f"{numbers[c]}. {codebook[c].label}" for c in frame["code"]]
@@ -137,7 +147,7 @@ def _compact_wave_tests(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _table_html(frame: pd.DataFrame, name: str) -> str:
     html = frame.to_html(index=False, escape=True, border=0, classes=["data", f"t-{name}"], na_rep="–")
-    return html.replace(_BREAK, "<br>")
+    return html.replace(_BREAK, "<br>").replace(_MARK, "<mark>").replace(_UNMARK, "</mark>")
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -161,7 +171,7 @@ table.data th { background: #f4f4f4; }
 table.data td:first-child, table.data th:first-child { text-align: left; }
 table.data td:not(:first-child) { white-space: nowrap; }
 table.t-quotes td, table.t-quotes th { text-align: left; } table.t-quotes td:nth-child(4) { min-width: 28em; }
-table.data.t-quotes td:not(:first-child) { white-space: normal; }
+table.data.t-quotes td:not(:first-child) { white-space: normal; } mark { background: #fff0a0; }
 table.t-study_table td, table.t-study_table th { text-align: left; }
 .scroll { overflow-x: auto; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
@@ -208,7 +218,8 @@ look like those); "human-coded" counts people's codes; "model-only" counts sugge
 other answers carry only the model's suggestions.</li>
 <li>Example answers coded by a person come first, then answers with model suggestions only, highest score first. Each
 answer illustrates one theme at most; non-answers ("None", "n/a", "-", very short answers) are never quoted, and an
-answer sharing more than half its words with a quote already chosen is skipped.</li>
+answer sharing more than half its words with a quote already chosen is skipped. Highlighted: the part of the answer
+that carried the theme, as a person marked it or, for a model suggestion, the sentence the model rated highest.</li>
 </ul>
 </body>
 </html>
@@ -227,7 +238,7 @@ def render_html(report: Report, drawn: list[tuple[str, str, str]] | None = None)
         sections.append({
             "id": re.sub(r"[^A-Za-z0-9_-]+", "-", table.name), "title": table.title, "note": table.note, "basis": table.basis,
             "figures": figures.get(table.name, []),
-            "table": _table_html(display_frame(table, report.codebook), table.name),
+            "table": _table_html(display_frame(table, report.codebook, report.text_col), table.name),
         })
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(_TEMPLATE).render(

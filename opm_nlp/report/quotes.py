@@ -5,7 +5,9 @@ specific to the theme first), then answers with only the model's suggestion, hig
 non-answer (:func:`is_non_answer`: "None", "n/a", "-", fewer than :data:`MIN_QUOTE_WORDS` words) is
 never picked; an answer serves one theme at most; and an answer whose words overlap too much
 (:func:`jaccard`) with a quote already chosen is skipped, so a theme is illustrated by different
-answers rather than near-copies of one.
+answers rather than near-copies of one. Each quote's ``highlight`` holds the part of it that carried
+the code (:func:`quote_highlight`): the spans a person marked (``reviewed_spans``) for a person's
+code, else the model's evidence (``evidence_spans``) for a suggestion.
 
 Examples
 --------
@@ -19,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -26,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
-from opm_nlp.columns import SCORE_PREFIX, human_coded_mask
+from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL, SCORE_PREFIX, human_coded_mask
 from opm_nlp.io import tables as io_tables
+from opm_nlp.io.spans import read_spans
 
 #: Two example answers sharing more than this fraction of their words (Jaccard) are near-copies.
 MAX_QUOTE_SIMILARITY = 0.5
@@ -59,6 +63,44 @@ def is_non_answer(text: str) -> bool:
     return plain in NON_ANSWERS or len(str(text).split()) < MIN_QUOTE_WORDS
 
 
+def quote_highlight(row: pd.Series, text_col: str, code_id: str, human: bool) -> list[tuple[int, int]]:
+    """The parts of a row's answer that carried ``code_id``, as ``(start, end)`` code points into the
+    answer without the spaces around it (as quoted).
+
+    A person's code: the spans marked in ``reviewed_spans``, if any (else none: the whole answer). A
+    suggestion: its span in ``evidence_spans``. A cell that does not fit the answer gives none.
+    """
+    column, nested = (REVIEWED_SPANS_COL, True) if human else (EVIDENCE_SPANS_COL, False)
+    raw = row.get(text_col)
+    if column not in row.index or not isinstance(raw, str):
+        return []
+    try:
+        spans = read_spans(row[column], raw, nested=nested).get(code_id, [])
+    except ValueError:
+        return []
+    lead, size = len(raw) - len(raw.lstrip()), len(raw.strip())
+    spans = [spans] if not nested and spans else spans
+    return [(max(0, s - lead), min(size, e - lead)) for s, e in spans if min(size, e - lead) > max(0, s - lead)]
+
+
+def mark_spans(text: str, spans: Sequence[Sequence[int]], start: str, end: str) -> str:
+    """``text`` with ``start`` and ``end`` around each of ``spans`` (merged where they overlap).
+
+    Examples
+    --------
+    >>> mark_spans("Listen more. Set goals.", [[13, 23]], "[", "]")
+    'Listen more. [Set goals.]'
+    """
+    out, at = [], 0
+    for s, e in sorted((int(s), int(e)) for s, e in spans):
+        if e <= at:
+            continue
+        s = max(s, at)
+        out += [text[at:s], start, text[s:e], end]
+        at = e
+    return "".join(out) + text[at:]
+
+
 def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str, n: int = 3,
                    max_similarity: float = MAX_QUOTE_SIMILARITY, context: Sequence[str] = ()) -> pd.DataFrame:
     """Up to ``n`` example answers per code: human-coded first, varied, each answer once.
@@ -82,7 +124,8 @@ def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
     DataFrame
         Columns: code, label, rank, ``id_col``, ``text_col``, the ``context`` columns, score (NaN without
         scores), coded_by ("person" or "model"), max_similarity (to the quotes chosen before it for the
-        code). Rows in codebook order, then rank.
+        code), highlight (JSON ``[[start, end], ...]``, code points into the quote: the part that carried
+        the code, :func:`quote_highlight`; ``"[]"`` when none is known). Rows in codebook order, then rank.
     """
     answered = io_tables.answered(table[text_col])
     human = human_coded_mask(table)
@@ -91,7 +134,7 @@ def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
     quotable = answered & ~np.array([is_non_answer(text) for text in texts], dtype=bool)
     n_words = np.array([len(text.split()) for text in texts])
     context = [c for c in dict.fromkeys(context) if c not in (id_col, text_col)]
-    columns = ["code", "label", "rank", id_col, text_col, *context, "score", "coded_by", "max_similarity"]
+    columns = ["code", "label", "rank", id_col, text_col, *context, "score", "coded_by", "max_similarity", "highlight"]
     context_values = {c: io_tables.text_values(table[c]).to_numpy() for c in context}
     candidates = {code_id: np.flatnonzero((table[code_id].to_numpy(dtype=int) == 1) & quotable)
                   for code_id in codebook.ids}
@@ -119,7 +162,8 @@ def example_quotes(table: pd.DataFrame, codebook: Codebook, text_col: str, id_co
                          id_col: table[id_col].iloc[i], text_col: texts[i],
                          **{c: values[i] for c, values in context_values.items()},
                          "score": scores[i], "coded_by": "person" if human[i] else "model",
-                         "max_similarity": similarity})
+                         "max_similarity": similarity,
+                         "highlight": json.dumps(quote_highlight(table.iloc[i], text_col, code_id, human[i]))})
     frame = pd.DataFrame(rows, columns=columns)
     position = {code_id: k for k, code_id in enumerate(codebook.ids)}
     frame = frame.sort_values(["code", "rank"], key=lambda s: s.map(position) if s.name == "code" else s,

@@ -35,6 +35,8 @@ from opm_nlp.codebook.coded import default_columns
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import (
     AUDIT_COL,
+    EVIDENCE_COL,
+    EVIDENCE_SPANS_COL,
     NEEDS_REVIEW_COL,
     REVIEWED_COL,
     REVIEWER_COL,
@@ -168,7 +170,8 @@ def read_pool(frame: pd.DataFrame, codebook: Codebook, text_col: str | None, id_
 def _check_by(frame: pd.DataFrame, by: str, codebook: Codebook, taken: tuple[str, ...], source: str) -> None:
     """Refuse a --by column that is missing, or is one the sheet already has or that would show suggestions."""
     require_columns(frame, [by], source, "Pass --by with the column to stratify by, e.g. --by wave.")
-    model_columns = {SUGGESTED_COL, UNCERTAIN_COL, NEEDS_REVIEW_COL, UNCERTAINTY_COL, *codebook.ids}
+    model_columns = {SUGGESTED_COL, UNCERTAIN_COL, NEEDS_REVIEW_COL, UNCERTAINTY_COL, EVIDENCE_COL, EVIDENCE_SPANS_COL,
+                     *codebook.ids}
     if by in model_columns or by.startswith(SCORE_PREFIX):
         raise DataError(f"{source}: cannot stratify by '{by}': it holds the model's suggestions, which an audit "
                         f"coded blind must not show. Pass --by with a column such as the wave.")

@@ -350,7 +350,7 @@ def write_next_batch(batch: NextBatch, codebook: Codebook, path: str | Path) -> 
     ``instructions``; the sheet writer of review and audit sheets), or (CSV, Parquet) the answers alone."""
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        return write_table(batch.frame, path)
+        return write_table(batch.frame, path, answer_col=batch.text_col)
     instructions = list(_INSTRUCTIONS)
     if batch.with_suggestions:
         instructions.insert(4, _SUGGESTED)

@@ -3,7 +3,8 @@
 ``opm-nlp review sheet`` writes an XLSX workbook:
 
 - ``answers`` (first sheet, read back by ``opm-nlp train --data review.xlsx``): one row per answer,
-  least certain first; the id and answer; ``reviewed`` and ``reviewer`` for the reviewer to fill;
+  least certain first; the id and answer; ``evidence`` (the sentence that carried each suggested code,
+  when the tagged table has it); ``reviewed`` and ``reviewer`` for the reviewer to fill;
   one 0/1 column per code id pre-filled with the model's suggestion (drop-down 0/1, 1 shaded);
   then ``suggested_codes``, ``uncertain_codes``, ``uncertainty``, ``model_version``, the scores and
   the carried columns. Hovering a code's header shows its label and definition.
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opm_nlp.columns import NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.columns import EVIDENCE_COL, NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
@@ -62,6 +63,8 @@ def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, t
     # Empty answers have nothing to review: no uncertainty, listed last.
     unsure = np.where(has_text, uncertainty(scores, thresholds), np.nan)
     out = tagged[[id_col, text_col]].copy()
+    if EVIDENCE_COL in tagged.columns:  # beside the answer: the sentence that carried each suggested code
+        out[EVIDENCE_COL] = text_values(tagged[EVIDENCE_COL])
     out[REVIEWED_COL] = None
     out[REVIEWER_COL] = None
     for code_id in ids:
@@ -116,7 +119,8 @@ def write_coding_workbook(frame: pd.DataFrame, codebook: Codebook, path: str | P
     Parameters
     ----------
     frame : DataFrame
-        The answers: id and answer first, then ``reviewed``, ``reviewer`` and one column per code id.
+        The answers: id and answer first (then ``evidence``, if shown), then ``reviewed``, ``reviewer`` and one
+        column per code id.
     codebook : Codebook
     path : str or Path
         An ``.xlsx`` file.
@@ -138,7 +142,7 @@ def write_coding_workbook(frame: pd.DataFrame, codebook: Codebook, path: str | P
         raise DataError(f"The {what} must be an .xlsx file; found '{path.name}'. Use --out {stem}.xlsx.")
     workbook = Workbook()
     workbook.remove(workbook.active)
-    answers = add_sheet(workbook, ANSWERS_SHEET, frame)
+    answers = add_sheet(workbook, ANSWERS_SHEET, frame, answer_col=str(frame.columns[1]))
     add_sheet(workbook, CODEBOOK_SHEET, codebook_frame(codebook))
     for title, (first, *rest) in (extra_sheets or {}).items():
         extra = add_sheet(workbook, title, first)
@@ -180,6 +184,10 @@ def _format_answers(answers, frame: pd.DataFrame, codebook: Codebook, reviewed_c
     answers.column_dimensions[text_letter].width = 70
     for (cell,) in answers.iter_rows(min_row=2, min_col=2, max_col=2):
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+    if EVIDENCE_COL in letter:
+        answers.column_dimensions[letter[EVIDENCE_COL]].width = 45
+        answers[f"{letter[EVIDENCE_COL]}1"].comment = Comment(
+            "The sentence of the answer that carried each code the model suggested.", "opm-nlp", width=320, height=60)
 
     binary = DataValidation(type="list", formula1='"0,1"', allow_blank=True, showErrorMessage=True,
                             errorTitle="0 or 1", error="Enter 1 (the code applies / row reviewed) or 0.")
