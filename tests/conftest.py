@@ -97,10 +97,10 @@ def label_studio(tmp_path_factory):
     root = tmp_path_factory.mktemp("label-studio")
     (root / "home").mkdir()
     port = free_port()
-    user, token = "reviewer@example.com", secrets.token_hex(20)
+    user, token, password = "reviewer@example.com", secrets.token_hex(20), secrets.token_hex(12)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update({
-        "HOME": str(root / "home"), "LABEL_STUDIO_USERNAME": user, "LABEL_STUDIO_PASSWORD": secrets.token_hex(12),
+        "HOME": str(root / "home"), "LABEL_STUDIO_USERNAME": user, "LABEL_STUDIO_PASSWORD": password,
         "LABEL_STUDIO_USER_TOKEN": token, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
         "LABEL_STUDIO_COLLECT_ANALYTICS": "false", "LABEL_STUDIO_SENTRY_DSN": "",
@@ -128,7 +128,8 @@ def label_studio(tmp_path_factory):
                 pytest.fail(f"Label Studio did not come up on {url} in 240 s: "
                             f"{(root / 'server.log').read_text(errors='replace')[-2000:]}")
             time.sleep(1)
-        yield {"url": url, "key": token, "user": user, "env": {"LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}}
+        yield {"url": url, "key": token, "user": user, "password": password,
+               "env": {"LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}}
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)

@@ -6,6 +6,7 @@ The server tests use the ``label_studio`` fixture (``tests/conftest.py``): a rea
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 
 import pandas as pd
@@ -249,3 +250,83 @@ def test_blind_projects_show_no_evidence_but_keep_spans_a_coder_marks(tmp_path, 
     result = run("review", "sample", evidence_tagged["path"], "--n", 2, "--seed", 1, "--project", "Old audit",
                  "--model", DEFAULT_MODEL, env=env)
     assert result.exit_code == 0, result.output
+
+
+def test_in_a_browser_label_studio_counts_code_points_both_ways(tmp_path, label_studio):
+    """Label Studio's own page highlights a pushed span on exactly its words, and stores a span a reviewer
+    selects in code points: an answer opening with three emoji (six UTF-16 units) tells the two counts apart."""
+    from label_studio_sdk import LabelStudio
+
+    from .cdp import Browser
+    from .test_report import CHROMIUM, REQUIRE_CHROMIUM
+
+    if not CHROMIUM.is_file():
+        reason = f"Chromium not installed ({CHROMIUM}); apt-get install -y chromium to run this test"
+        if REQUIRE_CHROMIUM:
+            pytest.fail(reason + "; OPM_NLP_REQUIRE_CHROMIUM=1 requires it.")
+        pytest.skip(reason)
+    text = TEXTS[1].replace(":", " 😀:")
+    staff = (text.index("the staff"), text.index("goals") + 5)
+    client = LabelStudio(base_url=label_studio["url"], api_key=label_studio["key"])
+    project = client.projects.create(title="In a browser", label_config=label_config(CB), show_collab_predictions=True)
+    result = [{"from_name": "codes", "to_name": "text", "type": "choices", "value": {"choices": ["staff"]}},
+              *evidence_regions(text, format_spans({"staff": staff}), ["staff"], "here")]
+    client.projects.import_tasks(id=project.id, request=[{"data": {"text": text, "response_id": "b1"},
+                                                          "predictions": [{"model_version": "v1", "result": result}]}])
+    client.projects.update(id=project.id, model_version="v1")
+    task = next(iter(client.tasks.list(project=project.id)))
+    browser = Browser(CHROMIUM, tmp_path / "profile")
+    try:
+        browser.open(label_studio["url"] + "/user/login/")
+        browser.js(f"""(() => {{ document.querySelector('input[name=email]').value = {json.dumps(label_studio['user'])};
+            document.querySelector('input[name=password]').value = {json.dumps(label_studio['password'])};
+            document.querySelector('form').submit(); return 1; }})()""")
+        time.sleep(5)
+        browser.open(f"{label_studio['url']}/projects/{project.id}/data?task={task.id}", wait=5)
+        shown = browser.wait_for("""(() => { const s = [...document.querySelectorAll('.htx-highlight')];
+            return s.length ? s.map(e => e.textContent).join('') : null; })()""")
+        assert shown == "the staff helped us set goals" == text[slice(*staff)]
+
+        # The reviewer picks Food and selects "naïve 😀" with the mouse: DOM ranges count UTF-16 units.
+        assert browser.js("""(() => { const label = [...document.querySelectorAll('[class*=label]')]
+            .find(e => e.textContent.trim() === 'Food & drink' && e.offsetParent); label.click(); return 1; })()""")
+        words = "naïve 😀"
+        utf16_start = browser.js(f"""(() => {{
+            const root = document.querySelector('[class*=richtext__container]');
+            const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+            for (let node; (node = walker.nextNode());) {{ const i = node.data.indexOf({json.dumps(words)});
+                if (i < 0) continue;
+                const range = document.createRange(); range.setStart(node, i); range.setEnd(node, i + {len(words) + 1});
+                window.getSelection().removeAllRanges(); window.getSelection().addRange(range);
+                node.parentElement.dispatchEvent(new MouseEvent('mouseup', {{bubbles: true}})); return i; }}
+            return null; }})()""")
+        assert utf16_start == text.index(words) + 3  # three emoji before it, each two units
+        time.sleep(2)
+        assert browser.js("""(() => { const b = [...document.querySelectorAll('button')]
+            .find(e => e.textContent.trim() === 'Submit'); b.click(); return 1; })()""")
+        annotations = browser.wait_for(f"""fetch('/api/tasks/{task.id}/annotations/').then(r => r.json())
+            .then(a => a.length ? a : null)""", timeout=30)
+    finally:
+        browser.close()
+    stored = {item["value"]["labels"][0]: item["value"] for item in annotations[0]["result"] if item["type"] == "labels"}
+    start = text.index(words)
+    assert (stored["food"]["start"], stored["food"]["end"], stored["food"]["text"]) == (start, start + len(words), words)
+    assert (stored["staff"]["start"], stored["staff"]["end"]) == staff  # the evidence, accepted as shown
+    assert reviewed_spans(annotations[0], text, CB, "here") == {"food": [(start, start + len(words))], "staff": [staff]}
+
+
+def test_a_batch_with_suggestions_carries_the_evidence_in_the_order_picked():
+    from types import SimpleNamespace
+
+    from opm_nlp.review.next_labelstudio import batch_tasks
+
+    frame = pd.DataFrame({"response_id": ["b", "a"], "answer": TEXTS[:2], "food": [0, 1], "staff": [1, 1],
+                          "score_food": [0.1, 0.9], "score_staff": [0.8, 0.6],
+                          EVIDENCE_SPANS_COL: [format_spans({"staff": (14, 32)}),
+                                               format_spans({"food": (6, 11), "staff": (19, 28)})]})
+    batch = SimpleNamespace(frame=frame, id_col="response_id", text_col="answer", with_suggestions=True)
+    tasks = batch_tasks(batch, CB, "v1", [0.5, 0.5])
+    assert [t["data"]["response_id"] for t in tasks] == ["b", "a"]
+    regions = [[(r["value"]["labels"][0], r["value"]["text"]) for r in t["predictions"][0]["result"]
+                if r["type"] == "labels"] for t in tasks]
+    assert regions == [[("staff", "Staff 👍 were kind.")], [("food", "Cafe\u0301"), ("staff", "the staff")]]

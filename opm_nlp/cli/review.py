@@ -53,6 +53,7 @@ def review_push(tagged_path, project, update_config, codebook_path, model_dir, t
       export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
       opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
     """
+    from opm_nlp.columns import EVIDENCE_SPANS_COL
     from opm_nlp.io.tables import read_table
     from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.review.labelstudio import push_tagged
@@ -68,6 +69,9 @@ def review_push(tagged_path, project, update_config, codebook_path, model_dir, t
     click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'}): "
                f"added {result.added} answers for review, {result.already_there} were already there{empty}.")
     click.echo(f"Review them at {result.url} (least certain first).")
+    if EVIDENCE_SPANS_COL not in tagged.columns:
+        click.echo(f"{tagged_path} has no '{EVIDENCE_SPANS_COL}' column (tagged before opm-nlp wrote evidence), so no "
+                   f"words are highlighted; tag the answers again to show the evidence.")
 
 
 @review.command("pull")
