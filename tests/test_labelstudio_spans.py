@@ -208,6 +208,9 @@ def test_a_project_made_before_evidence_is_refused_until_the_config_is_updated(l
             "code. Pass --update-config to add that to its interface (its answers and reviews are kept), or use a new "
             "--project name.") in result.output
     assert len(list(client.tasks.list(project=old.id))) == 1  # nothing sent
+    result = run("review", "next", evidence_tagged["path"], "--n", 1, "--seed", 1, "--model", DEFAULT_MODEL,
+                 "--with-suggestions", "--project", "Before evidence", env=env)
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Pass --update-config" in result.output
 
     result = run(*push, "--update-config", env=env)
     assert result.exit_code == 0, result.output

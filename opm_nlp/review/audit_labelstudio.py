@@ -14,8 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
-
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.io.tables import text_values
@@ -24,8 +22,6 @@ from opm_nlp.review.labelstudio import PushResult
 from opm_nlp.review.labelstudio_config import DATA_AUDIT, DATA_ID, DATA_ID_COL, DATA_TEXT, DATA_TEXT_COL
 from opm_nlp.review.labelstudio_projects import import_new, open_project
 from opm_nlp.review.labelstudio_server import LabelStudioServer
-
-logger = logging.getLogger(__name__)
 
 
 def audit_tasks(sample: AuditSample) -> list[dict]:

@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
@@ -57,8 +56,6 @@ from opm_nlp.review.labelstudio_config import (
 from opm_nlp.review.labelstudio_projects import import_new, open_project, project_kind
 from opm_nlp.review.labelstudio_server import LabelStudioServer
 from opm_nlp.review.labelstudio_spans import evidence_regions, reviewed_spans
-
-logger = logging.getLogger(__name__)
 
 
 # -- push ------------------------------------------------------------------------------------------

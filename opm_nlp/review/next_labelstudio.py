@@ -16,8 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 
@@ -29,8 +27,6 @@ from opm_nlp.review.labelstudio_config import DATA_BATCH, DATA_ID, DATA_ID_COL, 
 from opm_nlp.review.labelstudio_projects import import_new, open_project
 from opm_nlp.review.labelstudio_server import LabelStudioServer
 from opm_nlp.review.next_batch import NextBatch
-
-logger = logging.getLogger(__name__)
 
 
 def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None = None,
