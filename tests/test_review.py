@@ -1,21 +1,13 @@
 """The review loop: Label Studio (a real server on loopback) and the review spreadsheet.
 
-The Label Studio tests start ``label-studio`` from ``$OPM_NLP_LABEL_STUDIO`` (default
-``.venv-ls/bin/label-studio`` in the repository) once per session; without it they are skipped, unless
-``OPM_NLP_REQUIRE_LABEL_STUDIO=1`` (then they fail).
+The Label Studio tests use the server of the ``label_studio`` fixture (``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import socket
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,13 +24,13 @@ from opm_nlp.columns import (
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
     REVIEWED_COL,
+    REVIEWED_SPANS_COL,
     REVIEWER_COL,
 )
 
-from .conftest import CODEBOOK, CODED, NEW_WAVE, ROOT
+from .conftest import CODEBOOK, CODED, NEW_WAVE, ROOT, free_port
 
 DEFAULT_MODEL = ROOT / "models" / "opm_default"
-LS_BINARY = Path(os.environ.get("OPM_NLP_LABEL_STUDIO") or ROOT / ".venv-ls" / "bin" / "label-studio")
 COLS = ["--text-col", "answer", "--id-col", "response_id"]
 
 
@@ -46,69 +38,7 @@ def run(*args, env=None):
     return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # -- fixtures --------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory):
-    """A fresh Label Studio on loopback, with its own data dir, HOME, user and API token."""
-    if not LS_BINARY.is_file():
-        reason = (f"Label Studio not installed at {LS_BINARY} (set OPM_NLP_LABEL_STUDIO, or: python3 -m venv "
-                  f".venv-ls && .venv-ls/bin/pip install label-studio)")
-        if os.environ.get("OPM_NLP_REQUIRE_LABEL_STUDIO") == "1":
-            pytest.fail(reason + "; OPM_NLP_REQUIRE_LABEL_STUDIO=1 requires it.")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("label-studio")
-    (root / "home").mkdir()
-    port = free_port()
-    user, token = "reviewer@example.com", secrets.token_hex(20)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env.update({
-        "HOME": str(root / "home"), "LABEL_STUDIO_USERNAME": user, "LABEL_STUDIO_PASSWORD": secrets.token_hex(12),
-        "LABEL_STUDIO_USER_TOKEN": token, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
-        "LABEL_STUDIO_COLLECT_ANALYTICS": "false", "LABEL_STUDIO_SENTRY_DSN": "",
-        "LABEL_STUDIO_FRONTEND_SENTRY_DSN": "",
-    })
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(LS_BINARY), "start", "--internal-host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(root / "data"), "--no-browser"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Label Studio exited ({process.returncode}): "
-                            f"{(root / 'server.log').read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"Label Studio did not come up on {url} in 240 s: "
-                            f"{(root / 'server.log').read_text(errors='replace')[-2000:]}")
-            time.sleep(1)
-        yield {"url": url, "key": token, "user": user, "env": {"LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}}
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-
-
 @pytest.fixture(scope="session")
 def tagged_wave(tmp_path_factory) -> dict:
     """24 answers of the illustrative new wave tagged by the shipped model: wave 1 = the first 16."""
@@ -371,7 +301,8 @@ def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave
     pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(pulled.columns[:8]) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
                                         CHANGED_COL, MODEL_VERSION_COL, "suggested_codes"]
-    assert list(pulled.columns[8:]) == codebook_.ids
+    assert list(pulled.columns[8:]) == [*codebook_.ids, REVIEWED_SPANS_COL]
+    assert set(pulled[REVIEWED_SPANS_COL]) == {""}  # these annotations mark no spans
     assert set(pulled[REVIEWED_COL]) == {"1"} and set(pulled[REVIEWER_COL]) == {label_studio["user"]}
     assert set(pulled[MODEL_VERSION_COL]) == {version} and all(pulled[REVIEWED_AT_COL].str.startswith("20"))
     for _, line in pulled.iterrows():
@@ -662,7 +593,7 @@ def test_audit_sample_in_label_studio_is_blind_and_pulled_with_its_design(tmp_pa
     assert "kappa" not in result.output and "Every row keeps the audit's design in 'audit_sample'" in result.output
     pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(pulled.columns) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
-                                    *codebook_.ids, "audit_sample"]
+                                    *codebook_.ids, REVIEWED_SPANS_COL, "audit_sample"]
     assert set(pulled["audit_sample"]) == {design} and set(pulled[REVIEWED_COL]) == {"1"}
     for _, line in pulled.iterrows():
         assert [c for c in codebook_.ids if line[c] == "1"] == coded[line["response_id"]]
@@ -716,5 +647,5 @@ def test_review_next_in_label_studio_is_blind_keeps_the_order_picked_and_trains(
     assert "Coded blind (answers picked by review next)" in result.output and "kappa" not in result.output
     pulled = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(pulled.columns) == ["response_id", "answer", REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL,
-                                    *codebook_.ids]
+                                    *codebook_.ids, REVIEWED_SPANS_COL]
     assert sorted(pulled["response_id"]) == sorted(picked[:2]) and set(pulled[codebook_.ids[0]]) == {"1"}

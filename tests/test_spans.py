@@ -1,4 +1,4 @@
-"""Spans cells (evidence_spans, reviewed_spans): code points in the table, UTF-16 at Label Studio's edge."""
+"""Spans cells (evidence_spans, reviewed_spans): code points in the table, UTF-16 units for programs that count them."""
 
 import pytest
 

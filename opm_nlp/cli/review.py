@@ -24,26 +24,36 @@ def review() -> None:
     """
 
 
+_UPDATE_CONFIG = click.option(
+    "--update-config", is_flag=True,
+    help="Give a project made before opm-nlp marked evidence the interface that highlights it (its answers and "
+         "reviews are kept); without it such a project is refused.")
+
+
 @review.command("push")
 @click.argument("tagged_path", metavar="TAGGED", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--project", required=True, help="Label Studio project title (created if it does not exist).")
+@_UPDATE_CONFIG
 @review_codebook_options
 @tagged_options
 @sheet_option
 @server_options
-def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col, encoding, sheet, url,
-                api_key) -> None:
+def review_push(tagged_path, project, update_config, codebook_path, model_dir, text_col, id_col, encoding, sheet,
+                url, api_key) -> None:
     """Send tagged answers to Label Studio for review, least certain first.
 
-    Each answer becomes a task with the model's codes pre-ticked; the reviewer confirms or corrects
-    them. Answers already in the project (same response id) are not sent again, so a later wave adds
-    only its new answers. Server and key come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY.
+    Each answer becomes a task with the model's codes pre-ticked and the words that carried each one
+    (the evidence_spans column of the tagged file) highlighted, labelled with the code; the reviewer
+    confirms or corrects both. Answers already in the project (same response id) are not sent again, so
+    a later wave adds only its new answers. Server and key come from LABEL_STUDIO_URL and
+    LABEL_STUDIO_API_KEY.
 
     \b
     Example:
       export LABEL_STUDIO_URL=http://localhost:8080 LABEL_STUDIO_API_KEY=<your token>
       opm-nlp review push tagged.csv --project "OPM wave 2022" --model models/opm_default
     """
+    from opm_nlp.columns import EVIDENCE_SPANS_COL
     from opm_nlp.io.tables import read_table
     from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
     from opm_nlp.review.labelstudio import push_tagged
@@ -53,12 +63,15 @@ def review_push(tagged_path, project, codebook_path, model_dir, text_col, id_col
     tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding, sheet=sheet), cb,
                                                           text_col, id_col, source=str(tagged_path))
     server = connect(url, api_key)
-    result = push_tagged(server, tagged, scores, cb, project, text_col, id_col,
-                         model_version(cb, metadata), thresholds_of(cb, metadata))
+    result = push_tagged(server, tagged, scores, cb, project, text_col, id_col, model_version(cb, metadata),
+                         thresholds_of(cb, metadata), update_config=update_config, source=str(tagged_path))
     empty = f"; {result.empty_skipped} empty answers not sent" if result.empty_skipped else ""
     click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'}): "
                f"added {result.added} answers for review, {result.already_there} were already there{empty}.")
     click.echo(f"Review them at {result.url} (least certain first).")
+    if EVIDENCE_SPANS_COL not in tagged.columns:
+        click.echo(f"{tagged_path} has no '{EVIDENCE_SPANS_COL}' column (tagged before opm-nlp wrote evidence), so no "
+                   f"words are highlighted; tag the answers again to show the evidence.")
 
 
 @review.command("pull")
@@ -74,8 +87,9 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
     """Fetch reviewers' codes from Label Studio as a coded table, and how often they agreed with the model.
 
     The table has the id and answer columns, reviewed, reviewer, reviewed_at, changed_suggestion,
-    model_version, suggested_codes and one 0/1 column per code id: training data for
-    `opm-nlp train --data`. Only reviewed answers are written unless --include-unreviewed.
+    model_version, suggested_codes, one 0/1 column per code id and reviewed_spans (the words the reviewer
+    left marked with each code ticked, JSON in code points): training data for `opm-nlp train --data`.
+    Only reviewed answers are written unless --include-unreviewed.
 
     \b
     Example:
@@ -103,6 +117,9 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
                f"({waiting} not yet{skipped}).")
     if result.several_reviews:
         click.echo(f"{result.several_reviews} answers were reviewed more than once; the latest review is used.")
+    if result.spans_left_out:
+        click.echo(f"{result.spans_left_out} marked spans belong to codes the reviewer did not tick (e.g. the "
+                   f"evidence of a suggestion they unticked); reviewed_spans holds the spans of ticked codes only.")
     which = "all answers (unreviewed: reviewed=0, model codes)" if include_unreviewed else "reviewed answers only"
     if result.audit and include_unreviewed:
         which = "all answers (not yet coded: reviewed=0, no codes)"
@@ -239,11 +256,12 @@ def review_sample(tagged_path, n, by, seed, out, project, codebook_path, model_d
               help="Sheet to write: .xlsx (a coding workbook), or .csv/.parquet.")
 @click.option("--project", default=None, help="Also (or instead) send the batch to this Label Studio project "
                                               "(created if it does not exist).")
+@_UPDATE_CONFIG
 @tagged_options
 @sheet_option
 @server_options
-def review_next(pool_path, n, model_dir, codebook_path, coded_paths, with_suggestions, seed, out, project, text_col,
-                id_col, encoding, sheet, url, api_key) -> None:
+def review_next(pool_path, n, model_dir, codebook_path, coded_paths, with_suggestions, seed, out, project,
+                update_config, text_col, id_col, encoding, sheet, url, api_key) -> None:
     """Pick the answers to code next: those whose codes would teach the model most.
 
     From answers nobody has coded (not reviewed, not in --coded files, not trained on, not in an audit
@@ -279,7 +297,7 @@ def review_next(pool_path, n, model_dir, codebook_path, coded_paths, with_sugges
         from opm_nlp.review.next_labelstudio import push_next
 
         pushed = push_next(connect(url, api_key), batch, cb, project, model_version(cb, metadata),
-                           thresholds_of(cb, metadata))
+                           thresholds_of(cb, metadata), update_config=update_config)
     if out is not None:
         write_next_batch(batch, cb, out)
     click.echo(f"Next batch: {batch.description}.")

@@ -1,8 +1,11 @@
 """Spans of an answer's text, as the ``evidence_spans`` and ``reviewed_spans`` columns hold them.
 
 Offsets count Unicode code points (Python's ``str`` indices) into the answer as written in the same
-row, end exclusive. Label Studio counts UTF-16 code units (JavaScript strings) and is converted at its
-edge (:func:`utf16_offset`, :func:`code_point_offset`): an emoji is one code point and two UTF-16 units.
+row, end exclusive. Label Studio 1.23 counts Text regions in code points too (its editor; measured in a
+browser by ``tests/test_labelstudio_spans.py``), so its offsets pass unchanged
+(:mod:`opm_nlp.review.labelstudio_spans`). :func:`utf16_offset` and :func:`code_point_offset` convert for
+programs that count UTF-16 code units (JavaScript string indices, DOM ranges): an emoji is one code point
+and two UTF-16 units.
 """
 
 from __future__ import annotations

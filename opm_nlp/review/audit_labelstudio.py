@@ -14,25 +14,14 @@ Examples
 
 from __future__ import annotations
 
-import logging
-
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
 from opm_nlp.io.tables import text_values
 from opm_nlp.review.audit import AuditSample
-from opm_nlp.review.labelstudio import IMPORT_BATCH, PushResult, project_kind
-from opm_nlp.review.labelstudio_config import (
-    DATA_AUDIT,
-    DATA_ID,
-    DATA_ID_COL,
-    DATA_TEXT,
-    DATA_TEXT_COL,
-    instructions_html,
-    label_config,
-)
+from opm_nlp.review.labelstudio import PushResult
+from opm_nlp.review.labelstudio_config import DATA_AUDIT, DATA_ID, DATA_ID_COL, DATA_TEXT, DATA_TEXT_COL
+from opm_nlp.review.labelstudio_projects import import_new, open_project
 from opm_nlp.review.labelstudio_server import LabelStudioServer
-
-logger = logging.getLogger(__name__)
 
 
 def audit_tasks(sample: AuditSample) -> list[dict]:
@@ -42,6 +31,15 @@ def audit_tasks(sample: AuditSample) -> list[dict]:
     return [{"data": {DATA_TEXT: text, DATA_ID: rid, DATA_ID_COL: sample.id_col, DATA_TEXT_COL: sample.text_col,
                       DATA_AUDIT: sample.description}}
             for rid, text in zip(ids, texts)]
+
+
+#: Why an audit sample never goes into a review or batch project (``{project}`` and ``{url}`` are filled in).
+AUDIT_REFUSED = {
+    "review": "Project '{project}' on {url} is a review project (the model's suggestions are pre-ticked there); an "
+              "audit sample must be coded blind. Use a new --project name for the audit.",
+    "batch": "Project '{project}' on {url} holds answers picked by review next to train the model; an audit sample "
+             "must never train it. Use a new --project name for the audit.",
+}
 
 
 def push_audit(server: LabelStudioServer, sample: AuditSample, codebook: Codebook, project: str) -> PushResult:
@@ -69,38 +67,17 @@ def push_audit(server: LabelStudioServer, sample: AuditSample, codebook: Codeboo
     ServerError
         If the server refuses a request.
     """
-    client = server.client
-    existing = server.find_project(project)
     tasks = audit_tasks(sample)
-    if existing is None:
-        created = server.call(
-            "creating the project", client.projects.create,
-            title=project, label_config=label_config(codebook, blind=True), show_collab_predictions=False,
-            description=(f"Audit sample for opm-nlp, coded blind (no suggestions). Codebook '{codebook.name}' version "
-                         f"{codebook.version or '-'}. {sample.description}."),
-            expert_instruction=instructions_html(codebook, blind=True), show_instruction=True,
-        )
-        project_id, present = created.id, set()
-    else:
-        project_id = existing.id
-        kind = project_kind(server, project_id, project, codebook)
-        if kind == "review":
-            raise ReviewError(f"Project '{project}' on {server.url} is a review project (the model's suggestions "
-                              f"are pre-ticked there); an audit sample must be coded blind. Use a new --project "
-                              f"name for the audit.")
-        if kind == "batch":
-            raise ReviewError(f"Project '{project}' on {server.url} holds answers picked by review next to train the "
-                              f"model; an audit sample must never train it. Use a new --project name for the audit.")
+    description = (f"Audit sample for opm-nlp, coded blind (no suggestions). Codebook '{codebook.name}' version "
+                   f"{codebook.version or '-'}. {sample.description}.")
+    project_id, created = open_project(server, project, codebook, "audit", description, AUDIT_REFUSED)
+    if not created:
         present = server.response_ids(project_id)
         others = server.task_values(project_id, DATA_AUDIT) - {sample.description}
         if others and any(t["data"][DATA_ID] not in present for t in tasks):
             raise ReviewError(f"Project '{project}' on {server.url} holds another audit sample "
                               f"({min(others)}); one project holds one sample, so that its design is known. "
                               f"Use a new --project name, or repeat that draw with its --seed.")
-    new = [t for t in tasks if t["data"][DATA_ID] not in present]
-    for start in range(0, len(new), IMPORT_BATCH):
-        server.call("importing tasks", client.projects.import_tasks, id=project_id,
-                    request=new[start:start + IMPORT_BATCH], return_task_ids=True)
-    logger.info("audit project %s: %d tasks added, %d already present", project_id, len(new), len(tasks) - len(new))
-    return PushResult(project_id=project_id, created_project=existing is None, added=len(new),
-                      already_there=len(tasks) - len(new), empty_skipped=0, url=f"{server.url}/projects/{project_id}/data")
+    added, already = import_new(server, project_id, tasks, created)
+    return PushResult(project_id=project_id, created_project=created, added=added, already_there=already,
+                      empty_skipped=0, url=f"{server.url}/projects/{project_id}/data")

@@ -1,10 +1,12 @@
 """Review in Label Studio: push suggestions as pre-annotated tasks, pull reviewers' codes back.
 
 One Label Studio *project* holds one review: a task per answer, with the model's suggestion as a
-pre-annotation (a prediction) that the reviewer confirms or corrects. The project's labeling
-interface comes from :mod:`opm_nlp.review.labelstudio_config`, the connection from
-:mod:`opm_nlp.review.labelstudio_server`; this module turns a tagged table into tasks and the
-project's export back into a reviewed table.
+pre-annotation (a prediction) that the reviewer confirms or corrects: its codes pre-ticked and, where the
+tagged table has ``evidence_spans``, the words that carried each code highlighted and labelled with it.
+The project's labeling interface comes from :mod:`opm_nlp.review.labelstudio_config`, opening it from
+:mod:`opm_nlp.review.labelstudio_projects`, the connection from :mod:`opm_nlp.review.labelstudio_server`;
+this module turns a tagged table into tasks and the project's export back into a reviewed table, with the
+spans reviewers marked in ``reviewed_spans`` (:mod:`opm_nlp.review.labelstudio_spans`).
 
 Examples
 --------
@@ -17,24 +19,27 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from opm_nlp.columns import SUGGESTED_COL, UNCERTAIN_COL
 from opm_nlp.codebook.codes import Codebook
-from opm_nlp.exceptions import ReviewError
 from opm_nlp.columns import (
     AUDIT_COL,
     CHANGED_COL,
+    EVIDENCE_SPANS_COL,
     MODEL_VERSION_COL,
     REVIEWED_AT_COL,
     REVIEWED_COL,
+    REVIEWED_SPANS_COL,
     REVIEWER_COL,
+    SUGGESTED_COL,
+    UNCERTAIN_COL,
 )
+from opm_nlp.exceptions import ReviewError
+from opm_nlp.io.spans import format_spans
 from opm_nlp.io.tables import answered
 from opm_nlp.model.reviewed import split_codes
 from opm_nlp.review.common import UNCERTAINTY_COL, uncertainty
@@ -47,17 +52,10 @@ from opm_nlp.review.labelstudio_config import (
     DATA_TEXT,
     DATA_TEXT_COL,
     TEXT_NAME,
-    codes_in_config,
-    instructions_html,
-    is_audit_config,
-    is_batch_config,
-    label_config,
 )
+from opm_nlp.review.labelstudio_projects import import_new, open_project, project_kind
 from opm_nlp.review.labelstudio_server import LabelStudioServer
-
-logger = logging.getLogger(__name__)
-
-IMPORT_BATCH = 500
+from opm_nlp.review.labelstudio_spans import evidence_regions, reviewed_spans
 
 
 # -- push ------------------------------------------------------------------------------------------
@@ -74,18 +72,21 @@ class PushResult:
 
 
 def build_tasks(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, text_col: str, id_col: str,
-                model_version: str, thresholds: np.ndarray) -> list[dict]:
+                model_version: str, thresholds: np.ndarray, source: str = "the tagged table") -> list[dict]:
     """Label Studio tasks (data + prediction) for the answers of a tagged table, least certain first.
 
     Empty answers are left out: there is nothing to review. The per-code scores go into the task
     data (``score_<code>``, sortable in the Data Manager) with ``uncertainty`` (0-1); the prediction's
     ``score`` is the model's confidence, ``1 - uncertainty``, so sorting it ascending also puts the
-    least certain answers first.
+    least certain answers first. The prediction ticks the suggested codes and, when the table has an
+    ``evidence_spans`` column, marks each one's evidence as a span labelled with the code. ``source`` names
+    the table in errors.
     """
     ids = codebook.ids
     unsure = uncertainty(scores, thresholds)
     order = np.argsort(-unsure, kind="stable")
     has_text = answered(tagged[text_col])
+    has_evidence = EVIDENCE_SPANS_COL in tagged.columns
     tasks = []
     for i in order:
         if not has_text[i]:
@@ -105,17 +106,22 @@ def build_tasks(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, te
             data[f"score_{code_id}"] = None if math.isnan(value) else round(float(value), 4)
         result = [{"from_name": CHOICES_NAME, "to_name": TEXT_NAME, "type": "choices",
                    "value": {"choices": suggested}}] if suggested else []
+        if has_evidence and suggested:
+            where = f"{source}, column '{EVIDENCE_SPANS_COL}', answer {row[id_col]}"
+            result += evidence_regions(text, row[EVIDENCE_SPANS_COL], suggested, where)
         tasks.append({"data": data, "predictions": [
             {"model_version": model_version, "score": round(1.0 - float(unsure[i]), 4), "result": result}]})
     return tasks
 
 
 def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook,
-                project: str, text_col: str, id_col: str, model_version: str, thresholds: np.ndarray) -> PushResult:
+                project: str, text_col: str, id_col: str, model_version: str, thresholds: np.ndarray,
+                update_config: bool = False, source: str = "the tagged table") -> PushResult:
     """Send tagged answers to a Label Studio project for review; create the project if needed.
 
     Answers whose response id is already in the project are not sent again, so pushing the same
-    file twice adds nothing and a later wave adds only its new answers.
+    file twice adds nothing and a later wave adds only its new answers. Each task's prediction ticks
+    the suggested codes and highlights their evidence (``evidence_spans``, when the table has it).
 
     Parameters
     ----------
@@ -133,85 +139,45 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
         Stamped on every prediction (see :func:`opm_nlp.review.common.model_version`).
     thresholds : ndarray
         Per-code thresholds, to measure uncertainty.
+    update_config : bool
+        Give a project made before opm-nlp marked evidence the interface that highlights it (without
+        it such a project is refused).
+    source : str
+        Names the table in error messages (usually its path).
 
     Raises
     ------
     ReviewError
-        If the project exists with different codes, or holds an audit sample (coded blind).
+        If the project exists with different codes, holds an audit sample or a blind batch (coded blind),
+        or was made before evidence and ``update_config`` is False; or an ``evidence_spans`` cell is not
+        valid.
     ServerError
         If the server refuses a request.
     """
-    project_id, created = _open_project(server, project, codebook, model_version)
-    present = server.response_ids(project_id) if not created else set()
-    tasks = build_tasks(tagged, scores, codebook, text_col, id_col, model_version, thresholds)
-    empty = int(len(tagged) - len(tasks))
-    new = [t for t in tasks if t["data"][DATA_ID] not in present]
-    for start in range(0, len(new), IMPORT_BATCH):
-        server.call("importing tasks", server.client.projects.import_tasks, id=project_id,
-                    request=new[start:start + IMPORT_BATCH], return_task_ids=True)
-    logger.info("project %s: %d tasks added, %d already present", project_id, len(new), len(tasks) - len(new))
-    return PushResult(project_id=project_id, created_project=created, added=len(new),
-                      already_there=len(tasks) - len(new), empty_skipped=empty,
-                      url=f"{server.url}/projects/{project_id}/data")
+    tasks = build_tasks(tagged, scores, codebook, text_col, id_col, model_version, thresholds, source=source)
+    project_id, created = open_review_project(server, project, codebook, model_version, update_config)
+    added, already = import_new(server, project_id, tasks, created, model_version)
+    return PushResult(project_id=project_id, created_project=created, added=added, already_there=already,
+                      empty_skipped=int(len(tagged) - len(tasks)), url=f"{server.url}/projects/{project_id}/data")
 
 
-def _open_project(server: LabelStudioServer, project: str, codebook: Codebook, model_version: str
-                  ) -> tuple[int, bool]:
-    """The id of the project titled ``project`` and whether it was just created.
-
-    A new project gets the labeling interface and instructions made from ``codebook``; an existing
-    one must use the same code ids, and is switched to ``model_version`` so Label Studio pre-fills
-    tasks with this model's predictions.
-    """
-    client = server.client
-    existing = server.find_project(project)
-    if existing is None:
-        created = server.call(
-            "creating the project", client.projects.create,
-            title=project, label_config=label_config(codebook), model_version=model_version,
-            show_collab_predictions=True,
-            description=(f"Review of opm-nlp suggestions. Codebook '{codebook.name}' version "
-                         f"{codebook.version or '-'}, fingerprint {codebook.fingerprint}."),
-            expert_instruction=instructions_html(codebook), show_instruction=True,
-        )
-        return created.id, True
-    kind = project_kind(server, existing.id, project, codebook)
-    if kind == "audit":
-        raise ReviewError(f"Project '{project}' on {server.url} holds an audit sample, coded blind: its coders must "
-                          f"not see suggestions. Push the suggestions for review to another --project.")
-    if kind == "batch":
-        raise ReviewError(f"Project '{project}' on {server.url} holds answers picked by review next to code blind: "
-                          f"its coders must not see suggestions. Push the suggestions for review to another --project.")
-    if getattr(existing, "model_version", None) != model_version:
-        # Label Studio pre-fills tasks with predictions of the project's model version.
-        server.call("updating the project's model version", client.projects.update, id=existing.id,
-                    model_version=model_version)
-    return existing.id, False
+#: Why suggestions never go into a blind project (``{project}`` and ``{url}`` are filled in).
+SUGGESTIONS_REFUSED = {
+    "audit": "Project '{project}' on {url} holds an audit sample, coded blind: its coders must not see suggestions. "
+             "Push the suggestions for review to another --project.",
+    "batch": "Project '{project}' on {url} holds answers picked by review next to code blind: its coders must not "
+             "see suggestions. Push the suggestions for review to another --project.",
+}
 
 
-def check_project(server: LabelStudioServer, project_id: int, project: str, codebook: Codebook) -> bool:
-    """Raise :class:`ReviewError` unless the project's interface lists exactly the codebook's code ids.
-
-    Returns True for an audit project (coded blind, :func:`~opm_nlp.review.labelstudio_config.is_audit_config`).
-    """
-    return project_kind(server, project_id, project, codebook) == "audit"
-
-
-def project_kind(server: LabelStudioServer, project_id: int, project: str, codebook: Codebook) -> str:
-    """``'review'`` (suggestions pre-ticked), ``'audit'`` (an audit sample, coded blind) or ``'batch'`` (answers
-    picked by ``review next``, coded blind to train the model), after the checks of :func:`check_project`."""
-    details = server.call("reading the project", server.client.projects.get, project_id)
-    codes = codes_in_config(getattr(details, "label_config", "") or "")
-    if not codes:
-        raise ReviewError(f"Project '{project}' on {server.url} was not made by opm-nlp review push (its "
-                          f"interface has no '{CHOICES_NAME}' list); use another --project name.")
-    if set(codes) != set(codebook.ids):
-        extra, missing = sorted(set(codes) - set(codebook.ids)), sorted(set(codebook.ids) - set(codes))
-        raise ReviewError(f"Project '{project}' on {server.url} uses other codes than the codebook "
-                          f"(only in the project: {extra}; only in the codebook: {missing}). Pass the codebook "
-                          f"the project was made with, or use a new --project name.")
-    config = getattr(details, "label_config", "") or ""
-    return "audit" if is_audit_config(config) else "batch" if is_batch_config(config) else "review"
+def open_review_project(server: LabelStudioServer, project: str, codebook: Codebook, model_version: str,
+                        update_config: bool = False) -> tuple[int, bool]:
+    """The id of the review project titled ``project`` (created if missing) and whether it was just created;
+    see :func:`~opm_nlp.review.labelstudio_projects.open_project`."""
+    description = (f"Review of opm-nlp suggestions. Codebook '{codebook.name}' version {codebook.version or '-'}, "
+                   f"fingerprint {codebook.fingerprint}.")
+    return open_project(server, project, codebook, "review", description, SUGGESTIONS_REFUSED,
+                        update_config=update_config, model_version=model_version)
 
 
 # -- pull ------------------------------------------------------------------------------------------
@@ -229,6 +195,9 @@ class PullResult:
     project_id: int
     audit: bool = False
     blind: bool = False
+    #: Spans reviewers left on codes they did not tick (e.g. the evidence of a suggestion they unticked): not
+    #: in ``reviewed_spans``, which holds the spans of the codes ticked.
+    spans_left_out: int = 0
 
 
 def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
@@ -238,10 +207,12 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     Each task's latest submitted (not skipped) annotation is the review. Output columns: the id and
     answer columns (named as in the pushed file), ``reviewed``, ``reviewer`` (e-mail),
     ``reviewed_at``, ``changed_suggestion`` (1 when the reviewer's codes differ from the model's),
-    ``model_version``, ``suggested_codes``, then one 0/1 column per code id. From an audit project
-    (coded blind, no suggestions) the columns are the id and answer, ``reviewed``, ``reviewer``,
-    ``reviewed_at``, the codes and ``audit_sample`` (the design, on every row); from a blind batch of
-    ``review next`` the same without ``audit_sample``.
+    ``model_version``, ``suggested_codes``, then one 0/1 column per code id and ``reviewed_spans``: the
+    spans of the answer the reviewer left marked with a code they ticked (the model's evidence they kept,
+    and any they marked), JSON ``{"code": [[start, end], ...]}`` in code points (:mod:`opm_nlp.io.spans`).
+    From an audit project (coded blind, no suggestions) the columns are the id and answer, ``reviewed``,
+    ``reviewer``, ``reviewed_at``, the codes, ``reviewed_spans`` and ``audit_sample`` (the design, on every
+    row); from a blind batch of ``review next`` the same without ``audit_sample``.
 
     Parameters
     ----------
@@ -252,7 +223,8 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     Raises
     ------
     ReviewError
-        If the project does not exist, uses other codes, or holds tasks not pushed by opm-nlp.
+        If the project does not exist, uses other codes, or holds tasks not pushed by opm-nlp, or a
+        reviewer's span is labelled with a code the codebook lacks or does not fit its answer.
     """
     found = server.find_project(project)
     if found is None:
@@ -281,7 +253,8 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL, CHANGED_COL, MODEL_VERSION_COL, SUGGESTED_COL]
     if kind != "review":  # nothing was suggested: no suggestion to have changed, no model behind it
         order = [REVIEWED_COL, REVIEWER_COL, REVIEWED_AT_COL]
-    table = pd.DataFrame(rows, columns=["_id", "_text", *order, *codebook.ids, *([AUDIT_COL] if audit else [])])
+    table = pd.DataFrame(rows, columns=["_id", "_text", *order, *codebook.ids, REVIEWED_SPANS_COL,
+                                        *([AUDIT_COL] if audit else [])])
     table = table.rename(columns={"_id": id_col, "_text": text_col}).sort_values(id_col, kind="stable")
     reviewed = sum(1 for t in export if _submitted(t))
     skipped = sum(1 for t in export
@@ -289,7 +262,7 @@ def pull_reviews(server: LabelStudioServer, project: str, codebook: Codebook,
     several = sum(1 for t in export if len(_submitted(t)) > 1)
     return PullResult(table=table.reset_index(drop=True), id_col=id_col, text_col=text_col, tasks=len(export),
                       reviewed=reviewed, skipped=skipped, several_reviews=several, project_id=found.id, audit=audit,
-                      blind=kind != "review")
+                      blind=kind != "review", spans_left_out=sum(row["_spans_left_out"] for row in rows))
 
 
 def _submitted(task: dict) -> list[dict]:
@@ -301,7 +274,8 @@ def _review_row(task: dict, codebook: Codebook, emails: dict, where: str, includ
     """The reviewed-table row of one exported task, or None for an unreviewed task left out.
 
     The latest submitted annotation is the review; a task nobody reviewed keeps the model's
-    suggestion as its codes (``reviewed`` = 0) when ``include_unreviewed``.
+    suggestion as its codes (``reviewed`` = 0) and no reviewed spans when ``include_unreviewed``.
+    ``_spans_left_out`` counts the reviewer's spans on codes not ticked.
     """
     data = task["data"]
     suggested = split_codes(data.get(SUGGESTED_COL, ""), codebook, where)
@@ -310,11 +284,15 @@ def _review_row(task: dict, codebook: Codebook, emails: dict, where: str, includ
         return None
     row = {"_id": str(data[DATA_ID]), "_text": data.get(DATA_TEXT, ""), REVIEWED_COL: int(bool(done)),
            REVIEWER_COL: "", REVIEWED_AT_COL: "", CHANGED_COL: 0,
-           MODEL_VERSION_COL: data.get(MODEL_VERSION_COL, ""), SUGGESTED_COL: "; ".join(suggested)}
+           MODEL_VERSION_COL: data.get(MODEL_VERSION_COL, ""), SUGGESTED_COL: "; ".join(suggested),
+           REVIEWED_SPANS_COL: "", "_spans_left_out": 0}
     chosen = suggested
     if done:
         latest = max(done, key=lambda a: a.get("updated_at") or a.get("created_at") or "")
         chosen = _choices(latest, codebook, where)
+        spans = reviewed_spans(latest, str(data.get(DATA_TEXT, "")), codebook, where)
+        row[REVIEWED_SPANS_COL] = format_spans({code: found for code, found in spans.items() if code in chosen})
+        row["_spans_left_out"] = sum(len(found) for code, found in spans.items() if code not in chosen)
         author = latest.get("completed_by")
         if isinstance(author, dict):
             author = author.get("email") or author.get("id")

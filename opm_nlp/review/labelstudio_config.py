@@ -1,9 +1,11 @@
 """The Label Studio labeling interface generated from a codebook, and the task fields it shows.
 
 The interface is a multi-select list of the codes (values are code ids, shown with their label and
-definition, children indented under their parent) and a collapsible panel with each code's
-include/exclude notes; :func:`instructions_html` gives the codebook as the project's reviewer
-instructions, and :func:`codes_in_config` reads the code ids back from a project's interface.
+definition, children indented under their parent), a row of the same codes to mark spans of the answer
+with (the evidence), and a collapsible panel with each code's include/exclude notes;
+:func:`instructions_html` gives the codebook as the project's reviewer instructions,
+:func:`codes_in_config` reads the code ids back from a project's interface and :func:`has_span_labels`
+says whether it can mark spans (projects made before opm-nlp marked evidence cannot).
 
 Examples
 --------
@@ -21,6 +23,8 @@ from opm_nlp.codebook.codes import Code, Codebook
 
 #: Name of the code list in the labeling interface (``from_name`` of every result).
 CHOICES_NAME = "codes"
+#: Name of the code labels that mark spans of the answer (``from_name`` of every span region).
+SPANS_NAME = "evidence"
 #: Name of the answer text in the labeling interface (``to_name``).
 TEXT_NAME = "text"
 #: Task data keys. The response id is the key that makes pushing idempotent.
@@ -33,6 +37,9 @@ DATA_NOTE = "review_note"
 DATA_AUDIT = "audit_sample"
 #: Task data key holding how a batch to code next was picked (``opm-nlp review next``, coded blind).
 DATA_BATCH = "next_batch"
+#: Colours of the span labels, cycled over the codes in tree order (Label Studio's default is one colour for all).
+SPAN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf")
 
 
 def _literal(text: str) -> str:
@@ -46,7 +53,9 @@ def label_config(codebook: Codebook, blind: bool = False, batch: bool = False) -
     A multi-select ``<Choices>`` whose values are the code ids (what exports and pre-annotations
     use) and whose display shows the label in bold and the definition beside it; the definition is
     also the hover hint. Codes are listed parent first, children indented under their parent. A
-    collapsible panel below holds each code's include/exclude notes and examples.
+    collapsible panel below holds each code's include/exclude notes and examples. Above the answer, a row
+    of ``<Labels>`` (values the code ids, shown by label) marks spans of it: where each code is, the
+    model's evidence pre-annotated there by ``review push``.
 
     ``blind``: the interface of an audit sample, coded without suggestions. It shows the audit's design
     (task field ``audit_sample``, which also marks the project as an audit: :func:`is_audit_config`)
@@ -58,6 +67,14 @@ def label_config(codebook: Codebook, blind: bool = False, batch: bool = False) -
     """
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="Answer $" + DATA_ID, size="5")
+    where = ("Where: pick a code, then select the words that carry it (optional)" if blind or batch else
+             "Where: the highlighted words carried each suggested code; keep, change or delete them, or pick a "
+             "code and select other words")
+    ET.SubElement(view, "Header", value=where, size="6")
+    labels = ET.SubElement(view, "Labels", name=SPANS_NAME, toName=TEXT_NAME)
+    for i, (code, _) in enumerate(_tree_order(codebook)):
+        ET.SubElement(labels, "Label", value=code.id, html=f"<b>{html.escape(_literal(code.label))}</b>",
+                      hint=_literal(code.definition), background=SPAN_COLOURS[i % len(SPAN_COLOURS)])
     ET.SubElement(view, "Text", name=TEXT_NAME, value="$" + DATA_TEXT)
     if batch:
         ET.SubElement(view, "Header", value="Picked to code next: $" + DATA_BATCH, size="6")
@@ -135,8 +152,10 @@ def instructions_html(codebook: Codebook, blind: bool = False, batch: bool = Fal
            "<p>These answers were picked as the ones whose codes would teach the model most. No suggestion is "
            "shown: tick every code that applies from your own reading, then submit; submit with none ticked when no "
            "code applies. Your codes train the model.</p>" if batch else
-           "<p>The model's suggested codes are pre-ticked. Tick every code that applies, untick the ones that "
-           "do not, then submit. Submitting unchanged confirms the suggestion.</p>")
+           "<p>The model's suggested codes are pre-ticked, and the words that carried each one are highlighted in "
+           "the answer, labelled with the code. Tick every code that applies, untick the ones that do not, then "
+           "submit. Submitting unchanged confirms the suggestion. To mark where a code is, pick it above the "
+           "answer and select the words; delete a highlight that is wrong.</p>")
     return f"<h3>{html.escape(codebook.name)}</h3><p>{html.escape(codebook.description)}</p>{how}<ul>{''.join(items)}</ul>"
 
 
@@ -158,6 +177,15 @@ def _shows(config: str, field: str) -> bool:
     except ET.ParseError:
         return False
     return any("$" + field in (element.get("value") or "") for element in root.iter("Header"))
+
+
+def has_span_labels(config: str) -> bool:
+    """True when a labeling config can mark spans of the answer with the codes (its ``<Labels name="evidence">``)."""
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return False
+    return any(element.get("name") == SPANS_NAME for element in root.iter("Labels"))
 
 
 def codes_in_config(config: str) -> list[str]:

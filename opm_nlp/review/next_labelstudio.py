@@ -16,29 +16,17 @@ Examples
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX
-from opm_nlp.exceptions import ReviewError
 from opm_nlp.io.tables import text_values
-from opm_nlp.review.labelstudio import IMPORT_BATCH, PushResult, _open_project, build_tasks, project_kind
-from opm_nlp.review.labelstudio_config import (
-    DATA_BATCH,
-    DATA_ID,
-    DATA_ID_COL,
-    DATA_TEXT,
-    DATA_TEXT_COL,
-    instructions_html,
-    label_config,
-)
+from opm_nlp.review.labelstudio import PushResult, build_tasks, open_review_project
+from opm_nlp.review.labelstudio_config import DATA_BATCH, DATA_ID, DATA_ID_COL, DATA_TEXT, DATA_TEXT_COL
+from opm_nlp.review.labelstudio_projects import import_new, open_project
 from opm_nlp.review.labelstudio_server import LabelStudioServer
 from opm_nlp.review.next_batch import NextBatch
-
-logger = logging.getLogger(__name__)
 
 
 def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None = None,
@@ -57,8 +45,18 @@ def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None 
     return sorted(tasks, key=lambda task: position[task["data"][DATA_ID]])
 
 
+#: Why a blind batch never goes into an audit or a review project (``{project}`` and ``{url}`` are filled in).
+BATCH_REFUSED = {
+    "audit": "Project '{project}' on {url} holds an audit sample, which measures the model and is never trained on; "
+             "answers to code next go to another --project.",
+    "review": "Project '{project}' on {url} is a review project (the model's suggestions are pre-ticked there); a blind "
+              "batch goes to another --project, or pass --with-suggestions to add it there.",
+}
+
+
 def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, project: str,
-              model_version: str | None = None, thresholds: np.ndarray | None = None) -> PushResult:
+              model_version: str | None = None, thresholds: np.ndarray | None = None,
+              update_config: bool = False) -> PushResult:
     """Send a batch to a Label Studio project (created if needed); answers already there are not sent again.
 
     Parameters
@@ -71,6 +69,9 @@ def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, p
         Project title.
     model_version, thresholds
         For a batch with suggestions (:func:`opm_nlp.review.common.model_version`, ``thresholds_of``).
+    update_config : bool
+        Give a project made before opm-nlp marked evidence the current interface (see
+        :func:`~opm_nlp.review.labelstudio_projects.open_project`; a review project is refused without it).
 
     Raises
     ------
@@ -82,39 +83,12 @@ def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, p
     """
     tasks = batch_tasks(batch, codebook, model_version, thresholds)
     if batch.with_suggestions:
-        project_id, created = _open_project(server, project, codebook, model_version)
+        project_id, created = open_review_project(server, project, codebook, model_version, update_config)
     else:
-        project_id, created = _open_blind(server, project, codebook, batch)
-    present = set() if created else server.response_ids(project_id)
-    new = [t for t in tasks if t["data"][DATA_ID] not in present]
-    for start in range(0, len(new), IMPORT_BATCH):
-        server.call("importing tasks", server.client.projects.import_tasks, id=project_id,
-                    request=new[start:start + IMPORT_BATCH], return_task_ids=True)
-    logger.info("batch project %s: %d tasks added, %d already present", project_id, len(new), len(tasks) - len(new))
-    return PushResult(project_id=project_id, created_project=created, added=len(new),
-                      already_there=len(tasks) - len(new), empty_skipped=0,
-                      url=f"{server.url}/projects/{project_id}/data")
-
-
-def _open_blind(server: LabelStudioServer, project: str, codebook: Codebook, batch: NextBatch) -> tuple[int, bool]:
-    """The id of a blind batch project titled ``project`` (created if missing) and whether it was created."""
-    client = server.client
-    existing = server.find_project(project)
-    if existing is None:
-        created = server.call(
-            "creating the project", client.projects.create,
-            title=project, label_config=label_config(codebook, batch=True), show_collab_predictions=False,
-            description=(f"Answers picked by opm-nlp review next to code blind and train the model. Codebook "
-                         f"'{codebook.name}' version {codebook.version or '-'}."),
-            expert_instruction=instructions_html(codebook, batch=True), show_instruction=True,
-        )
-        return created.id, True
-    kind = project_kind(server, existing.id, project, codebook)
-    if kind == "audit":
-        raise ReviewError(f"Project '{project}' on {server.url} holds an audit sample, which measures the model and "
-                          f"is never trained on; answers to code next go to another --project.")
-    if kind == "review":
-        raise ReviewError(f"Project '{project}' on {server.url} is a review project (the model's suggestions are "
-                          f"pre-ticked there); a blind batch goes to another --project, or pass --with-suggestions "
-                          f"to add it there.")
-    return existing.id, False
+        description = (f"Answers picked by opm-nlp review next to code blind and train the model. Codebook "
+                       f"'{codebook.name}' version {codebook.version or '-'}.")
+        project_id, created = open_project(server, project, codebook, "batch", description, BATCH_REFUSED,
+                                           update_config=update_config)
+    added, already = import_new(server, project_id, tasks, created, model_version if batch.with_suggestions else None)
+    return PushResult(project_id=project_id, created_project=created, added=added, already_there=already,
+                      empty_skipped=0, url=f"{server.url}/projects/{project_id}/data")
