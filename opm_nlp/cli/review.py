@@ -110,7 +110,7 @@ def review_pull(project, out, codebook_path, model_dir, include_unreviewed, url,
     if not result.reviewed and not include_unreviewed:
         raise ReviewError(f"No answer of project '{project}' has been reviewed yet ({result.tasks} tasks); nothing "
                           f"written. Review some in Label Studio, or pass --include-unreviewed.")
-    write_table(result.table, out)
+    write_table(result.table, out, answer_col=result.text_col)
     skipped = f", {result.skipped} skipped by reviewers" if result.skipped else ""
     kind, done = (" (audit sample, coded blind)", "coded") if result.audit else ("", "reviewed")
     click.echo(f"Project '{project}'{kind}: {result.reviewed} of {result.tasks} answers {done} "
