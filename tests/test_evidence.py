@@ -93,6 +93,14 @@ def test_evidence_leaves_the_scores_as_they_were(default_model):
     assert spans.shape == (3, len(default_model.codebook), 2)
 
 
+def test_evidence_runs_the_encoder_no_more_than_scoring_does():
+    texts = [t.strip() for t in list(ANSWERS.values())[:3]]
+    scoring, evidence = (CodingModel.load(DEFAULT, cache=False) for _ in range(2))
+    scoring.predict_proba(texts)
+    predict_with_evidence(evidence.classifier, texts)
+    assert evidence.embedder.encoded_count == scoring.embedder.encoded_count == len(texts)  # one pass per answer
+
+
 def test_sentence_argmax_takes_the_first_best_sentence_of_each_answer():
     scores = np.array([0.1, 0.7, 0.3, 2.0, 2.0, -1.0])
     assert sentence_argmax(scores, np.array([0, 0, 0, 2, 2, 3]), 5).tolist() == [1, -1, 0, 0, -1]
