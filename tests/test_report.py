@@ -520,6 +520,31 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.xlsx", "theme_frequencies.csv"]
 
 
+@pytest.mark.parametrize("column, cell, row, fix", [
+    ("evidence_spans", '{"expectations":[0,999]}', 12, "Tag the answers again with opm-nlp tag"),
+    ("reviewed_spans", '{"expectations":[[5,3]]}', 12, "Pull the review again with opm-nlp review pull"),
+])
+def test_cli_report_refuses_a_spans_cell_that_does_not_fit_its_answer(tmp_path, column, cell, row, fix):
+    frame = tagged_table()  # row 12 of the file: r11, the model's suggestion
+    frame[column] = ""
+    frame.loc[0, column] = '{"expectations":[0,3]}' if column == "evidence_spans" else '{"expectations":[[0,3]]}'
+    (tmp_path / "cb.yaml").write_text(CB.to_yaml(), encoding="utf-8")
+    out = tmp_path / "rep"
+    frame.loc[10, column] = cell
+    frame.to_csv(tmp_path / "tagged.csv", index=False)
+    result = run("report", tmp_path / "tagged.csv", "--codebook", tmp_path / "cb.yaml", "--out", out)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {tmp_path / 'tagged.csv'}: column '{column}', row {row} "
+                                    f"(response id 'r11'): code 'expectations': span ")
+    assert result.output.endswith(f"{fix}, or clear the cell.\n") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output and not out.exists()
+    frame.loc[10, column] = ""  # a file whose spans fit still makes its report
+    frame.to_csv(tmp_path / "tagged.csv", index=False)
+    result = run("report", tmp_path / "tagged.csv", "--codebook", tmp_path / "cb.yaml", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "report.xlsx").exists()
+
+
 def test_dollar_signs_in_chart_text_are_drawn_as_plain_text(tmp_path):
     """Paired $...$ would be a matplotlib formula and an odd $$ a parse error; chart text is plain text."""
     frame = small_table().rename(columns={"site": "site $"})

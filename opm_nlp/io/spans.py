@@ -53,7 +53,8 @@ def _span(value, text: str, where: str) -> Span:
         raise ValueError(f"{where}: expected [start, end] (two whole numbers), found {json.dumps(value)}")
     start, end = value
     if not 0 <= start <= end <= len(text):
-        raise ValueError(f"{where}: span [{start}, {end}] lies outside the answer's {len(text)} characters")
+        raise ValueError(f"{where}: span [{start}, {end}] lies outside the answer's {len(text)} characters "
+                         f"(expected 0 <= start <= end <= {len(text)})")
     return start, end
 
 

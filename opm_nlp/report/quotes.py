@@ -68,16 +68,14 @@ def quote_highlight(row: pd.Series, text_col: str, code_id: str, human: bool) ->
     answer without the spaces around it (as quoted).
 
     A person's code: the spans marked in ``reviewed_spans``, if any (else none: the whole answer). A
-    suggestion: its span in ``evidence_spans``. A cell that does not fit the answer gives none.
+    suggestion: its span in ``evidence_spans``. ``row`` is a row of a checked table
+    (:func:`~opm_nlp.report.tables.prepare_table`, which refuses a spans cell that does not fit its answer).
     """
     column, nested = (REVIEWED_SPANS_COL, True) if human else (EVIDENCE_SPANS_COL, False)
     raw = row.get(text_col)
     if column not in row.index or not isinstance(raw, str):
         return []
-    try:
-        spans = read_spans(row[column], raw, nested=nested).get(code_id, [])
-    except ValueError:
-        return []
+    spans = read_spans(row[column], raw, nested=nested).get(code_id, [])
     lead, size = len(raw) - len(raw.lstrip()), len(raw.strip())
     spans = [spans] if not nested and spans else spans
     return [(max(0, s - lead), min(size, e - lead)) for s, e in spans if min(size, e - lead) > max(0, s - lead)]
