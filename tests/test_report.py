@@ -270,6 +270,34 @@ def test_quotes_highlight_the_evidence_and_escape_the_rest():
     assert "highlight" not in html and "<b>" not in html
 
 
+def test_xlsx_quote_highlights_mark_the_same_words_as_the_html_when_control_characters_go(tmp_path):
+    from openpyxl import load_workbook
+
+    frame = tagged_table()
+    model = "The lunch\x07 was good today.\x1b Write down expectations together with each mentee."
+    person = "Bell\x07 rang. Set clear expectations with mentees early."
+    frame.loc[10, "answer"], frame.loc[0, "answer"] = model, person  # r11 the model's, r01 a person's
+    frame["evidence_spans"] = ""
+    frame.loc[10, "evidence_spans"] = f'{{"expectations":[{model.index("Write")},{len(model)}]}}'
+    frame["reviewed_spans"] = ""
+    frame.loc[0, "reviewed_spans"] = f'{{"expectations":[[{person.index("Set")},{len(person)}]]}}'
+    report = build_report(frame, CB, "answer", "response_id", quotes=3)
+    with pytest.warns(UserWarning, match="removed control characters"):
+        report.write(tmp_path / "rep")
+    sheet = load_workbook(tmp_path / "rep" / "report.xlsx")["quotes"]
+    header = [c.value for c in sheet[1]]
+    rows = {row[header.index("response_id")]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    marked = {}
+    for rid in ("r01", "r11"):
+        text, highlight = rows[rid][header.index("answer")], rows[rid][header.index("highlight")]
+        (start, end), = json.loads(highlight)
+        marked[rid] = text[start:end]
+    assert marked == {"r01": "Set clear expectations with mentees early.",
+                      "r11": "Write down expectations together with each mentee."}
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<mark>Write down expectations together with each mentee.</mark>" in html
+
+
 def test_tagged_table_counts_model_only_answers():
     table = prepare_table(tagged_table(), CB, "answer", "response_id")
     freq = frequency_table(table, CB, "answer")

@@ -31,6 +31,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL, SCORE_PREFIX, human_coded_mask
 from opm_nlp.io import tables as io_tables
+from opm_nlp.io.formulas import spans_for_xlsx
 from opm_nlp.io.spans import read_spans
 
 #: Two example answers sharing more than this fraction of their words (Jaccard) are near-copies.
@@ -79,6 +80,17 @@ def quote_highlight(row: pd.Series, text_col: str, code_id: str, human: bool) ->
     lead, size = len(raw) - len(raw.lstrip()), len(raw.strip())
     spans = [spans] if not nested and spans else spans
     return [(max(0, s - lead), min(size, e - lead)) for s, e in spans if min(size, e - lead) > max(0, s - lead)]
+
+
+def quotes_for_xlsx(quotes: pd.DataFrame, text_col: str) -> pd.DataFrame:
+    """The quotes table (:func:`example_quotes`) as an XLSX sheet holds it: each ``highlight`` moved to its
+    quote without the control characters XLSX cannot hold (:func:`opm_nlp.io.formulas.spans_for_xlsx`), so
+    that it marks the same words."""
+    if "highlight" not in quotes.columns or text_col not in quotes.columns:
+        return quotes
+    quotes = quotes.copy()
+    quotes["highlight"] = [spans_for_xlsx(cell, text) for cell, text in zip(quotes["highlight"], quotes[text_col])]
+    return quotes
 
 
 def mark_spans(text: str, spans: Sequence[Sequence[int]], start: str, end: str) -> str:
