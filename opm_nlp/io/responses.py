@@ -1,10 +1,11 @@
 """Survey answers: one row per response, with an id column and a text column.
 
-:func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already
-in memory: the id and text columns must exist, every id must be present and unique, and ids and
-answers become stripped text (an empty answer stays ``""``; the spans columns ``evidence_spans`` and
-``reviewed_spans`` must fit it and move with it); every other column is kept so it can be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
-no answers (a header row alone) is an error, whatever its format.
+:func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already in
+memory: the id and text columns must exist, every id must be present and unique, and ids and answers
+become stripped text (an empty answer stays ``""``; the spans columns ``evidence_spans`` and
+``reviewed_spans`` must fit it and move with it); every other column is kept so it can be carried
+through to outputs. Errors name the file, the column and the spreadsheet row. A file with no answers (a
+header row alone) is an error, whatever its format.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ _LISTED_ROWS = 5
 
 
 def _rows(positions: np.ndarray, listed: int, brackets: bool = False) -> str:
-    """``[2, 3, 4] and 126 more``: the spreadsheet rows of the first ``listed`` positions, and a count of the rest."""
+    """``[2, 3, 4] and 126 more``: the spreadsheet rows of the first ``listed`` positions, and a count of
+    the rest."""
     numbers = [row_number(i) for i in positions[:listed]]
     shown = str(numbers) if brackets else ", ".join(map(str, numbers))
     return shown + (f" and {len(positions) - listed} more" if len(positions) > listed else "")
