@@ -164,3 +164,22 @@ def test_spans_move_with_characters_taken_out_of_the_answer():
     assert moved == '{"a":[[0,10],[11,21]]}' and text.strip()[11:21] == "Set goals."
     assert spans_after_removal("not json", text, AROUND) == "not json"
     assert spans_after_removal("", text, AROUND) == ""
+
+
+def test_cli_tag_writes_evidence_anew_over_a_bad_cell_but_refuses_bad_reviewed_spans(tmp_path):
+    answers = pd.DataFrame({"response_id": ["1", "2"], "answer": ["I will set goals.", "Listen more."],
+                            EVIDENCE_SPANS_COL: ['{"goal_setting":[0,999]}', ""], "reviewed_spans": ["", ""]})
+    answers.to_csv(tmp_path / "in.csv", index=False)
+    args = ["tag", str(DEFAULT), str(tmp_path / "in.csv"), "--text-col", "answer", "--id-col", "response_id",
+            "--out", str(tmp_path / "tagged.csv"), "--quiet"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    back = pd.read_csv(tmp_path / "tagged.csv", dtype=str, keep_default_na=False)
+    assert read_spans(back.loc[0, EVIDENCE_SPANS_COL], back.loc[0, "answer"])["goal_setting"] == (0, 17)
+    answers.loc[1, "reviewed_spans"] = '{"goal_setting":[[0,99]]}'
+    answers.to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "tagged.csv").unlink()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith(f"Error: {tmp_path / 'in.csv'}: column 'reviewed_spans', row 3 (response id '2')")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

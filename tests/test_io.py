@@ -33,6 +33,15 @@ def test_xlsx_and_parquet_read_like_csv(tmp_path):
         assert back["wave"].tolist() == [1, 2]
 
 
+def test_xlsx_text_that_pandas_would_take_for_missing_is_read_as_text(tmp_path):
+    frame = pd.DataFrame({"id": ["NA", "null", "c"], "answer": ["N/A", "None", None]})
+    path = write_table(frame, tmp_path / "na.xlsx")
+    assert read_responses(path, "answer", "id")["answer"].tolist() == ["N/A", "None", ""]
+    assert read_table(path)["id"].tolist() == ["NA", "null", "c"]
+    chunked = pd.concat(list(iter_chunks(path, 2)), ignore_index=True)  # as tagging reads it
+    assert chunked["answer"].tolist()[:2] == ["N/A", "None"]
+
+
 def test_empty_answers_are_kept_and_ids_keep_leading_zeros(write_csv):
     frame = read_responses(write_csv("e.csv", "id,answer\n007,\n008,  hi \n"), "answer", "id")
     assert frame["id"].tolist() == ["007", "008"]

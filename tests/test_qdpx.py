@@ -6,6 +6,7 @@ published by REFI), and its structure is checked explicitly as well.
 
 from __future__ import annotations
 
+import json
 import uuid
 import zipfile
 
@@ -252,6 +253,36 @@ def test_cli_export_qdpx(tmp_path, codebook):
                              f"'opm-nlp model suggestions'.\n")
     qde, files = read_qdpx(out)
     assert schema_errors(qde, "project") == [] and len(files) == 4
+
+
+@pytest.mark.parametrize("column, row, size, good, fix", [
+    ("evidence_spans", 2, 34, '{"active_communication":[0,19]}', "Tag the answers again with opm-nlp tag"),
+    ("reviewed_spans", 1, 28, '{"active_communication":[[0,12]]}', "Pull the review again with opm-nlp review pull"),
+])
+def test_cli_export_qdpx_refuses_a_spans_cell_that_does_not_fit_its_answer(tmp_path, codebook, column, row, size, good,
+                                                                            fix):
+    table = tagged_table(codebook)  # W2 (row 3 of the file) reviewed, W3 (row 4) the model's
+    table[column] = ""
+    table.loc[row, column] = good.replace("19]", "999]").replace("12]", "999]")
+    tagged, out = tmp_path / "tagged.csv", tmp_path / "wave.qdpx"
+    table.to_csv(tagged, index=False)
+    result = run("export", "qdpx", tagged, "--codebook", CODEBOOK, "--out", out)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {tagged}: column '{column}', row {row + 2} (response id 'W{row + 1}'): code "
+                             f"'active_communication': span [0, 999] lies outside the answer's {size} characters "
+                             f"(expected 0 <= start <= end <= {size}). {fix}, or clear the cell.\n")
+    assert not out.exists() and list(tmp_path.iterdir()) == [tagged]
+    table.loc[row, column] = good  # a file whose spans fit is exported, the code over them
+    table.to_csv(tagged, index=False)
+    result = run("export", "qdpx", tagged, "--codebook", CODEBOOK, "--out", out)
+    assert result.exit_code == 0, result.output
+    qde, _ = read_qdpx(out)
+    source = next(s for s in etree.fromstring(qde).iter(f"{P}TextSource") if s.get("name") == f"W{row + 1}")
+    coded = {(int(s.get("startPosition")), int(s.get("endPosition"))):
+             [ref.get("targetGUID") for ref in s.iter(f"{P}CodeRef")] for s in source.findall(f"{P}PlainTextSelection")}
+    spans = json.loads(good)["active_communication"]
+    start, end = spans[0] if column == "reviewed_spans" else spans
+    assert coded[(start, end)] == [code_guid("active_communication")]
 
 
 def test_cli_export_qdpx_of_an_untagged_table_is_one_line_error(tmp_path):

@@ -270,6 +270,34 @@ def test_quotes_highlight_the_evidence_and_escape_the_rest():
     assert "highlight" not in html and "<b>" not in html
 
 
+def test_xlsx_quote_highlights_mark_the_same_words_as_the_html_when_control_characters_go(tmp_path):
+    from openpyxl import load_workbook
+
+    frame = tagged_table()
+    model = "The lunch\x07 was good today.\x1b Write down expectations together with each mentee."
+    person = "Bell\x07 rang. Set clear expectations with mentees early."
+    frame.loc[10, "answer"], frame.loc[0, "answer"] = model, person  # r11 the model's, r01 a person's
+    frame["evidence_spans"] = ""
+    frame.loc[10, "evidence_spans"] = f'{{"expectations":[{model.index("Write")},{len(model)}]}}'
+    frame["reviewed_spans"] = ""
+    frame.loc[0, "reviewed_spans"] = f'{{"expectations":[[{person.index("Set")},{len(person)}]]}}'
+    report = build_report(frame, CB, "answer", "response_id", quotes=3)
+    with pytest.warns(UserWarning, match="removed control characters"):
+        report.write(tmp_path / "rep")
+    sheet = load_workbook(tmp_path / "rep" / "report.xlsx")["quotes"]
+    header = [c.value for c in sheet[1]]
+    rows = {row[header.index("response_id")]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    marked = {}
+    for rid in ("r01", "r11"):
+        text, highlight = rows[rid][header.index("answer")], rows[rid][header.index("highlight")]
+        (start, end), = json.loads(highlight)
+        marked[rid] = text[start:end]
+    assert marked == {"r01": "Set clear expectations with mentees early.",
+                      "r11": "Write down expectations together with each mentee."}
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<mark>Write down expectations together with each mentee.</mark>" in html
+
+
 def test_tagged_table_counts_model_only_answers():
     table = prepare_table(tagged_table(), CB, "answer", "response_id")
     freq = frequency_table(table, CB, "answer")
@@ -518,6 +546,31 @@ def test_cli_report_writes_the_report(small_csv, tmp_path):
         f"Report written to {out}: report.html, report.xlsx, theme_frequencies.csv; charts in figures/ as SVG and "
         "PNG: frequencies, by_site, waves, cooccurrence, prepost\n")
     assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.xlsx", "theme_frequencies.csv"]
+
+
+@pytest.mark.parametrize("column, cell, row, fix", [
+    ("evidence_spans", '{"expectations":[0,999]}', 12, "Tag the answers again with opm-nlp tag"),
+    ("reviewed_spans", '{"expectations":[[5,3]]}', 12, "Pull the review again with opm-nlp review pull"),
+])
+def test_cli_report_refuses_a_spans_cell_that_does_not_fit_its_answer(tmp_path, column, cell, row, fix):
+    frame = tagged_table()  # row 12 of the file: r11, the model's suggestion
+    frame[column] = ""
+    frame.loc[0, column] = '{"expectations":[0,3]}' if column == "evidence_spans" else '{"expectations":[[0,3]]}'
+    (tmp_path / "cb.yaml").write_text(CB.to_yaml(), encoding="utf-8")
+    out = tmp_path / "rep"
+    frame.loc[10, column] = cell
+    frame.to_csv(tmp_path / "tagged.csv", index=False)
+    result = run("report", tmp_path / "tagged.csv", "--codebook", tmp_path / "cb.yaml", "--out", out)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {tmp_path / 'tagged.csv'}: column '{column}', row {row} "
+                                    f"(response id 'r11'): code 'expectations': span ")
+    assert result.output.endswith(f"{fix}, or clear the cell.\n") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output and not out.exists()
+    frame.loc[10, column] = ""  # a file whose spans fit still makes its report
+    frame.to_csv(tmp_path / "tagged.csv", index=False)
+    result = run("report", tmp_path / "tagged.csv", "--codebook", tmp_path / "cb.yaml", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "report.xlsx").exists()
 
 
 def test_dollar_signs_in_chart_text_are_drawn_as_plain_text(tmp_path):

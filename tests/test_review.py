@@ -425,6 +425,7 @@ def test_sheet_fill_read_back_and_train(tmp_path, tagged_wave, codebook_):
     source = tagged_wave["tagged"].head(12).copy()
     source.loc[0, "answer"] = "=HYPERLINK(\"http://x\")"
     source.loc[1, "answer"] = "- listen more; + ask more"
+    source.loc[[0, 1], "evidence_spans"] = ""  # answers changed by hand: their evidence no longer fits them
     tagged = tmp_path / "tagged.csv"
     source.to_csv(tagged, index=False)
     sheet = tmp_path / "review.xlsx"

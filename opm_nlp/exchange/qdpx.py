@@ -291,15 +291,13 @@ def coded_spans(row: pd.Series, text_col: str, code_ids: list[str], human: bool)
     """Where each of a row's codes is coded: ``{(start, end): [code ids]}``, ordered by position.
 
     A model's suggestion is coded over its evidence (``evidence_spans``); a person's code over the spans
-    marked for it (``reviewed_spans``); a code with neither, or a cell that does not fit the answer,
-    over the whole answer. Positions count characters (code points) of the answer, end exclusive.
+    marked for it (``reviewed_spans``); a code with neither over the whole answer. Positions count
+    characters (code points) of the answer, end exclusive. ``row`` is a row of a checked table
+    (:func:`~opm_nlp.io.responses.check_responses`, which refuses a spans cell that does not fit its answer).
     """
     text = row[text_col]
     column, nested = (REVIEWED_SPANS_COL, True) if human else (EVIDENCE_SPANS_COL, False)
-    try:
-        marked = read_spans(row[column], text, nested=nested) if column in row.index else {}
-    except ValueError:
-        marked = {}
+    marked = read_spans(row[column], text, nested=nested) if column in row.index else {}
     out: dict[tuple[int, int], list[str]] = {}
     for code_id in code_ids:
         spans = marked.get(code_id) or [(0, len(text))]

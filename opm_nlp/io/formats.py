@@ -33,7 +33,7 @@ _FIX = {
 
 
 def read_xlsx_file(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    """A sheet of an XLSX file (default: the first) as a DataFrame, column names as text."""
+    """A sheet of an XLSX file (default: the first) as a DataFrame, column names as text, empty cells missing."""
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # a damaged zip, missing parts, bad XML: all mean "not a readable XLSX"
@@ -42,7 +42,8 @@ def read_xlsx_file(path: Path, sheet: str | int | None) -> pd.DataFrame:
         if isinstance(sheet, str):
             check_sheet(path, sheet, book.sheet_names)
         try:
-            frame = pd.read_excel(book, sheet_name=sheet or 0, dtype=object)
+            # text such as "N/A", "None" or "NA" is an answer (or an id), not a missing cell: only an empty cell is
+            frame = pd.read_excel(book, sheet_name=sheet or 0, dtype=object, keep_default_na=False, na_values=[""])
         except Exception as exc:
             raise unreadable_error(path, "excel", exc) from None
     frame.columns = [str(c) for c in frame.columns]

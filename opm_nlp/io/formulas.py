@@ -148,10 +148,17 @@ def append_frame(sheet, frame: pd.DataFrame, header: bool = True, answer_col: st
     return removed
 
 
+def spans_for_xlsx(cell, text: object) -> object:
+    """A spans cell of ``text`` (:func:`~opm_nlp.io.spans.spans_after_removal`) moved to ``text`` as an XLSX
+    cell holds it, without the characters XML cannot hold, so that it points at the same words."""
+    from opm_nlp.io.spans import spans_after_removal
+
+    return spans_after_removal(cell, text, _NOT_IN_XML) if isinstance(text, str) else cell
+
+
 def _spans_for_xml(frame: pd.DataFrame, answer_col: str | None) -> pd.DataFrame:
     """``frame`` with its spans cells moved to the answers as XLSX holds them (see :func:`append_frame`)."""
     from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL
-    from opm_nlp.io.spans import spans_after_removal
 
     columns = [c for c in (EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL) if c in frame.columns]
     if answer_col is None or answer_col not in frame.columns or not columns:
@@ -164,7 +171,7 @@ def _spans_for_xml(frame: pd.DataFrame, answer_col: str | None) -> pd.DataFrame:
     for column in columns:
         values = frame[column].astype(object).to_numpy(copy=True)
         for row in rows:
-            values[row] = spans_after_removal(values[row], texts.iloc[row], _NOT_IN_XML)
+            values[row] = spans_for_xlsx(values[row], texts.iloc[row])
         frame[column] = values
     return frame
 

@@ -1,14 +1,16 @@
 """Survey answers: one row per response, with an id column and a text column.
 
-:func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already
-in memory: the id and text columns must exist, every id must be present and unique, and ids and
-answers become stripped text (an empty answer stays ``""``; the spans columns ``evidence_spans`` and
-``reviewed_spans`` move with it); every other column is kept so it can be carried through to outputs. Errors name the file, the column and the spreadsheet row. A file with
-no answers (a header row alone) is an error, whatever its format.
+:func:`read_responses` reads a file of answers and :func:`check_responses` validates a table already in
+memory: the id and text columns must exist, every id must be present and unique, and ids and answers
+become stripped text (an empty answer stays ``""``; the spans columns ``evidence_spans`` and
+``reviewed_spans`` must fit it and move with it); every other column is kept so it can be carried
+through to outputs. Errors name the file, the column and the spreadsheet row. A file with no answers (a
+header row alone) is an error, whatever its format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,13 @@ import pandas as pd
 from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL
 from opm_nlp.exceptions import DataError
 from opm_nlp.io.paths import sheet_hint
-from opm_nlp.io.spans import AROUND, spans_after_removal
+from opm_nlp.io.spans import AROUND, read_spans, spans_after_removal
 from opm_nlp.io.tables import read_table, require_columns, row_number, text_values
+
+#: The columns of spans into the answer (:mod:`opm_nlp.io.spans`), and how a cell that does not fit is mended.
+SPANS_COLUMNS = (EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL)
+_SPANS_FIX = {EVIDENCE_SPANS_COL: "Tag the answers again with opm-nlp tag, or clear the cell.",
+              REVIEWED_SPANS_COL: "Pull the review again with opm-nlp review pull, or clear the cell."}
 
 
 def read_responses(
@@ -44,11 +51,18 @@ def read_responses(
 
 
 def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str = "the table",
-                    first_row: int = 0) -> pd.DataFrame:
+                    first_row: int = 0, spans: Sequence[str] = SPANS_COLUMNS) -> pd.DataFrame:
     """Validate and normalise an answers table already in memory (see :func:`read_responses`).
 
     ``first_row`` is the 0-based position of the frame's first row in its file, so that error
-    messages give the file's row numbers when the file is read in chunks.
+    messages give the file's row numbers when the file is read in chunks. The columns of ``spans``
+    the table has must hold spans that fit their answer (:func:`check_spans`); tagging, which
+    writes ``evidence_spans`` anew, checks ``reviewed_spans`` alone.
+
+    Raises
+    ------
+    DataError
+        If a column is missing, an id is empty or repeated, or a spans cell does not fit its answer.
     """
     if text_col == id_col:
         raise DataError(f"{source}: '{id_col}' is both the id and the answer column. Pass --id-col and "
@@ -60,12 +74,42 @@ def check_responses(frame: pd.DataFrame, text_col: str, id_col: str, source: str
     frame = frame.copy()
     frame[id_col] = text_values(frame[id_col])
     raw, frame[text_col] = frame[text_col], text_values(frame[text_col])
-    for column in (EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL):  # spans follow the answer as it is stripped
+    check_ids(frame[id_col], id_col, source, first_row)
+    for column in spans:
+        if column in frame.columns:
+            check_spans(frame, column, raw, text_col, id_col, source, first_row)
+    for column in SPANS_COLUMNS:  # spans follow the answer as it is stripped
         if column in frame.columns:
             frame[column] = [spans_after_removal(cell, text, AROUND) if isinstance(text, str) else cell
                              for cell, text in zip(frame[column], raw)]
-    check_ids(frame[id_col], id_col, source, first_row)
     return frame.reset_index(drop=True)
+
+
+def check_spans(frame: pd.DataFrame, column: str, raw: pd.Series, text_col: str, id_col: str,
+                source: str = "the table", first_row: int = 0) -> None:
+    """Refuse a cell of spans column ``column`` that does not fit its answer in ``raw`` (as written).
+
+    ``evidence_spans`` cells are read as ``{"code": [start, end]}``, ``reviewed_spans`` cells as
+    ``{"code": [[start, end], ...]}`` (:func:`~opm_nlp.io.spans.read_spans`); empty cells pass.
+
+    Raises
+    ------
+    DataError
+        Naming the first bad cell's spreadsheet row and response id, what it should hold and what it holds,
+        and how many more rows are bad.
+    """
+    nested = column == REVIEWED_SPANS_COL
+    first, bad = "", []
+    for position, (cell, text, written) in enumerate(zip(frame[column], raw, frame[text_col])):
+        try:
+            read_spans(cell, text if isinstance(text, str) else written, nested=nested)
+        except ValueError as exc:
+            first = first or str(exc)
+            bad.append(position)
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise DataError(f"{source}: column '{column}', row {row_number(first_row + bad[0])} (response id "
+                        f"'{frame[id_col].iloc[bad[0]]}'){more}: {first}. {_SPANS_FIX[column]}")
 
 
 def check_ids(ids: pd.Series, id_col: str, source: str = "the table", first_row: int = 0,
@@ -103,7 +147,8 @@ _LISTED_ROWS = 5
 
 
 def _rows(positions: np.ndarray, listed: int, brackets: bool = False) -> str:
-    """``[2, 3, 4] and 126 more``: the spreadsheet rows of the first ``listed`` positions, and a count of the rest."""
+    """``[2, 3, 4] and 126 more``: the spreadsheet rows of the first ``listed`` positions, and a count of
+    the rest."""
     numbers = [row_number(i) for i in positions[:listed]]
     shown = str(numbers) if brackets else ", ".join(map(str, numbers))
     return shown + (f" and {len(positions) - listed} more" if len(positions) > listed else "")

@@ -53,7 +53,8 @@ def _span(value, text: str, where: str) -> Span:
         raise ValueError(f"{where}: expected [start, end] (two whole numbers), found {json.dumps(value)}")
     start, end = value
     if not 0 <= start <= end <= len(text):
-        raise ValueError(f"{where}: span [{start}, {end}] lies outside the answer's {len(text)} characters")
+        raise ValueError(f"{where}: span [{start}, {end}] lies outside the answer's {len(text)} characters "
+                         f"(expected 0 <= start <= end <= {len(text)})")
     return start, end
 
 
@@ -85,13 +86,16 @@ def read_spans(cell, text: str, nested: bool = False) -> dict[str, Span] | dict[
 
 
 def spans_after_removal(cell, text: str, removed: re.Pattern) -> object:
-    """A spans cell of ``text`` (either form), moved to ``text`` with the characters ``removed`` matches
-    taken out (as writing XLSX takes out control characters); a cell that is not spans is returned as it is.
+    """A spans cell of ``text`` (either form, or a JSON list of spans such as the report's quote highlights),
+    moved to ``text`` with the characters ``removed`` matches taken out (as writing XLSX takes out control
+    characters); a cell that is not spans is returned as it is.
 
     Examples
     --------
     >>> spans_after_removal('{"a":[2,5]}', "x\\x01yz. w", re.compile("\\x01"))
     '{"a":[1,4]}'
+    >>> spans_after_removal('[[2, 5]]', "x\\x01yz. w", re.compile("\\x01"))
+    '[[1, 4]]'
     """
     gone = [i for m in removed.finditer(text) for i in range(m.start(), m.end())]
     if not gone or not isinstance(cell, str) or not cell.strip():
@@ -100,13 +104,15 @@ def spans_after_removal(cell, text: str, removed: re.Pattern) -> object:
         data = json.loads(cell)
     except json.JSONDecodeError:
         return cell
-    if not isinstance(data, dict):
+    if not isinstance(data, (dict, list)):
         return cell
 
     def move(value):
         if isinstance(value, list):
             return [move(v) for v in value]
         return value - bisect.bisect_left(gone, value) if isinstance(value, int) else value
+    if isinstance(data, list):
+        return json.dumps(move(data))
     return format_spans({code: move(value) for code, value in data.items()})
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from opm_nlp.codebook.codes import Codebook
+from opm_nlp.columns import REVIEWED_SPANS_COL
 from opm_nlp.io.responses import check_responses
 from opm_nlp.io.tables import iter_chunks
 from opm_nlp.model.coding_model import CodingModel
@@ -52,7 +53,8 @@ def tag_chunk(model: CodingModel, frame: pd.DataFrame, options: TagOptions, sour
     One encoder call per chunk: its answers are sorted by length together, so less padding. The
     encoder then forgets the chunk's vectors, so memory stays flat (the disk cache keeps them).
     """
-    frame = check_responses(frame, options.text_col, options.id_col, source=source, first_row=first_row)
+    frame = check_responses(frame, options.text_col, options.id_col, source=source, first_row=first_row,
+                            spans=(REVIEWED_SPANS_COL,))  # tagging writes evidence_spans anew
     tagged = model.tag(frame, options.text_col, options.id_col, carry=None if options.carry is None else list(options.carry),
                        source=source, chunk_size=max(1, len(frame)), review_margin=options.review_margin)
     if model.embedder is not None:

@@ -32,7 +32,7 @@ from opm_nlp.exceptions import DataError
 from opm_nlp.report import strata
 from opm_nlp.report.html import render_html
 from opm_nlp.report.prevalence import ESTIMATE_COLUMNS, ESTIMATES_NOTE, corrects, estimate_table, how_made
-from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes
+from opm_nlp.report.quotes import MAX_QUOTE_SIMILARITY, MIN_QUOTE_WORDS, example_quotes, quotes_for_xlsx
 from opm_nlp.report.tables import (
     MISSING_GROUP,
     basis_text,
@@ -195,6 +195,8 @@ class Report:
                  for stem, (_, _, figure), (_, _, svg) in zip(file_stems([c[0] for c in charts]), charts, drawn)
                  for suffix, data in figure_files(figure, svg).items()}
         sheets = self.sheets()
+        if "quotes" in sheets:  # the highlights of quotes that lose control characters in XLSX move with them
+            sheets["quotes"] = quotes_for_xlsx(sheets["quotes"], self.text_col)
         frequencies = _for_file(self.tables["frequencies"].frame.reset_index())
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():
@@ -231,7 +233,6 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
             else:
                 frame[column] = frame[column].round(4)
     return frame
-
 
 
 def build_report(table: pd.DataFrame, codebook: Codebook, text_col: str, id_col: str,

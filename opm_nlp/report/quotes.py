@@ -31,6 +31,7 @@ import pandas as pd
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import EVIDENCE_SPANS_COL, REVIEWED_SPANS_COL, SCORE_PREFIX, human_coded_mask
 from opm_nlp.io import tables as io_tables
+from opm_nlp.io.formulas import spans_for_xlsx
 from opm_nlp.io.spans import read_spans
 
 #: Two example answers sharing more than this fraction of their words (Jaccard) are near-copies.
@@ -68,19 +69,28 @@ def quote_highlight(row: pd.Series, text_col: str, code_id: str, human: bool) ->
     answer without the spaces around it (as quoted).
 
     A person's code: the spans marked in ``reviewed_spans``, if any (else none: the whole answer). A
-    suggestion: its span in ``evidence_spans``. A cell that does not fit the answer gives none.
+    suggestion: its span in ``evidence_spans``. ``row`` is a row of a checked table
+    (:func:`~opm_nlp.report.tables.prepare_table`, which refuses a spans cell that does not fit its answer).
     """
     column, nested = (REVIEWED_SPANS_COL, True) if human else (EVIDENCE_SPANS_COL, False)
     raw = row.get(text_col)
     if column not in row.index or not isinstance(raw, str):
         return []
-    try:
-        spans = read_spans(row[column], raw, nested=nested).get(code_id, [])
-    except ValueError:
-        return []
+    spans = read_spans(row[column], raw, nested=nested).get(code_id, [])
     lead, size = len(raw) - len(raw.lstrip()), len(raw.strip())
     spans = [spans] if not nested and spans else spans
     return [(max(0, s - lead), min(size, e - lead)) for s, e in spans if min(size, e - lead) > max(0, s - lead)]
+
+
+def quotes_for_xlsx(quotes: pd.DataFrame, text_col: str) -> pd.DataFrame:
+    """The quotes table (:func:`example_quotes`) as an XLSX sheet holds it: each ``highlight`` moved to its
+    quote without the control characters XLSX cannot hold (:func:`opm_nlp.io.formulas.spans_for_xlsx`), so
+    that it marks the same words."""
+    if "highlight" not in quotes.columns or text_col not in quotes.columns:
+        return quotes
+    quotes = quotes.copy()
+    quotes["highlight"] = [spans_for_xlsx(cell, text) for cell, text in zip(quotes["highlight"], quotes[text_col])]
+    return quotes
 
 
 def mark_spans(text: str, spans: Sequence[Sequence[int]], start: str, end: str) -> str:
