@@ -70,7 +70,8 @@ def single_sentence(text: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def sentencizer() -> Language:
-    """Blank English with the sentencizer: the tokenizer and the rule that sentences need (loaded once)."""
+    """Blank English with the sentencizer: the tokenizer and the sentence-final characters that
+    :func:`sentence_spans` needs (loaded once)."""
     spacy = import_spacy()
 
     pipeline = spacy.blank("en")
@@ -89,6 +90,28 @@ def _stripped(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, start + len(stripped))]
 
 
+def _sentence_bounds(tokens, finals: set[int]) -> list[tuple[int, int]]:
+    """The ``(start_char, end_char)`` of each sentence of a tokenised text (a spaCy ``Doc``), by the rule
+    of spaCy's ``Sentencizer.predict``: a sentence starts at a token that is not punctuation and follows a
+    token whose text is one of the sentence-final characters (``finals``, their hashes), with no other
+    such start between; read from the tokens' arrays instead of token objects (a test checks the two agree).
+    """
+    from spacy.attrs import IDX, IS_PUNCT, LENGTH, ORTH
+
+    if not len(tokens):
+        return []
+    rows = tokens.to_array([IDX, LENGTH, ORTH, IS_PUNCT]).tolist()
+    starts, seen_final = [0], False
+    for i, (_, _, orth, punct) in enumerate(rows):
+        if orth in finals:
+            seen_final = True
+        elif seen_final and not punct:
+            starts.append(i)
+            seen_final = False
+    ends = starts[1:] + [len(rows)]
+    return [(rows[a][0], rows[b - 1][0] + rows[b - 1][1]) for a, b in zip(starts, ends)]
+
+
 def sentence_spans(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
     """Where each sentence (segment) of each text lies: ``(start, end)`` character offsets into the text,
     spaces around each sentence left out; an empty text gives no sentences.
@@ -105,9 +128,11 @@ def sentence_spans(texts: Sequence[str]) -> list[list[tuple[int, int]]]:
     out = [_stripped(text, 0, len(text)) if single_sentence(text) else None for text in texts]
     rest = [row for row, spans in enumerate(out) if spans is None]
     if rest:
-        for row, doc in zip(rest, sentencizer().pipe((texts[row] for row in rest), batch_size=256)):
-            out[row] = [span for sentence in doc.sents for span in _stripped(doc.text, sentence.start_char,
-                                                                             sentence.end_char)]
+        pipeline = sentencizer()
+        finals = {pipeline.vocab.strings.add(c) for c in pipeline.get_pipe("sentencizer").punct_chars}
+        for row, tokens in zip(rest, pipeline.tokenizer.pipe((texts[row] for row in rest), batch_size=256)):
+            out[row] = [span for start, end in _sentence_bounds(tokens, finals)
+                        for span in _stripped(texts[row], start, end)]
     return out
 
 
