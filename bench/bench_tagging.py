@@ -81,6 +81,15 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
+SPACY_SNIPPET = """
+import json, time
+start = time.perf_counter()
+from opm_nlp.embedding.segment import sentencizer
+sentencizer()
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
 def timed_snippet(snippet: str, args: list[str], cache_dir: Path) -> float:
     env = dict(os.environ, OPM_NLP_CACHE_DIR=str(cache_dir))
     out = subprocess.run([PYTHON, "-c", snippet, *args], env=env, capture_output=True, text=True)
@@ -122,6 +131,9 @@ def main() -> None:
         results[f"tag_per_s[{backend}]"] = n_speed / tag_s
         print(f"{backend}: encoder {n_speed / encode_s:.0f}/s, tag {n_speed / tag_s:.0f}/s", file=sys.stderr)
 
+    # what `tag` pays once beside the network: importing spaCy and building its sentencizer, median of 3
+    results["spacy_load_s"] = sorted(timed_snippet(SPACY_SNIPPET, [], onnx_cache) for _ in range(3))[1]
+
     # 2. peak RSS, 50,000 vs 2,000 answers, the `opm-nlp tag` command, default chunk size
     for label, n in () if args.speed_only else (("small", args.n_small), ("large", args.n_large)):
         path = work / f"{label}.csv"
@@ -150,6 +162,7 @@ def main() -> None:
         print(f"| `tag`, {backend} (answers/s) | {results[f'tag_per_s[{backend}]']:.0f} | |")
         ratio = results[f"tag_per_s[{backend}]"] / results[f"encode_per_s[{backend}]"]
         print(f"| `tag` ÷ raw encoder, {backend} | {ratio:.2f} | ≥ 0.9 |")
+    print(f"| loading spaCy's sentencizer, once per `tag` run (s) | {results['spacy_load_s']:.2f} | |")
     if "onnx-int8" in backends and "torch" in backends:
         print(f"| onnx-int8 ÷ torch, `tag` throughput | "
               f"{results['tag_per_s[onnx-int8]'] / results['tag_per_s[torch]']:.2f} | ≥ 2 |")

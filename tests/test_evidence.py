@@ -101,6 +101,16 @@ def test_evidence_runs_the_encoder_no_more_than_scoring_does():
     assert evidence.embedder.encoded_count == scoring.embedder.encoded_count == len(texts)  # one pass per answer
 
 
+def test_evidence_splits_the_answers_into_sentences_once(monkeypatch, default_model):
+    from opm_nlp.embedding import segment
+
+    texts, calls, split = [t.strip() for t in ANSWERS.values()], [], segment.sentence_spans
+    monkeypatch.setattr(segment, "sentence_spans", lambda found: calls.append(list(found)) or split(found))
+    _, spans = predict_with_evidence(default_model.classifier, texts)
+    assert calls == [texts]  # the sentence view's split is the evidence's
+    assert {tuple(span) for span in spans[0]} - {(0, len(texts[0]))}  # a sentence of it is evidence
+
+
 def test_sentence_argmax_takes_the_first_best_sentence_of_each_answer():
     scores = np.array([0.1, 0.7, 0.3, 2.0, 2.0, -1.0])
     assert sentence_argmax(scores, np.array([0, 0, 0, 2, 2, 3]), 5).tolist() == [1, -1, 0, 0, -1]

@@ -48,13 +48,15 @@ def sentence_argmax(sentence_scores: np.ndarray, owner: np.ndarray, n_answers: i
 
 
 def score_answers(classifier, X: Sequence[str], contexts: Sequence[str] | None = None,
-                  evidence: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                  evidence: bool = False, spans: list[list[tuple[int, int]]] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """An :class:`~opm_nlp.classify.estimator.EmbeddingClassifier`'s calibrated scores, shape
     (n_answers, n_codes), and with ``evidence`` the place of each answer's best sentence for each code
     (same shape, -1 for the whole answer; see :func:`sentence_argmax`), else None.
 
     The scores are those of ``predict_proba``, whatever ``evidence``: the sentences' scores are the
-    sentence view's own.
+    sentence view's own. ``spans`` are the answers' sentences (:func:`~opm_nlp.embedding.segment.sentence_spans`),
+    if the caller has them already.
     """
     check_is_fitted(classifier, "heads_")
     texts = [str(x) for x in X]
@@ -67,7 +69,7 @@ def score_answers(classifier, X: Sequence[str], contexts: Sequence[str] | None =
     if not texts or not classifier.heads_:
         return out, best
     X_lexical = classifier._lexical(texts, contexts, fit=False)
-    X_embedding, sentences = embed_answers(classifier, texts, contexts)
+    X_embedding, sentences = embed_answers(classifier, texts, contexts, spans=spans)
     fine_tuned = getattr(classifier, "fine_tuned_", None)  # None also for models saved before fine-tuning
     if fine_tuned is not None:
         embedder = classifier._embedder()  # the fine-tuned network runs as the embedding model does
@@ -136,12 +138,14 @@ def predict_with_evidence(classifier, X: Sequence[str], contexts: Sequence[str] 
     from opm_nlp.embedding.segment import sentence_spans
 
     texts = [str(x) for x in X]
+    # split once: the sentence view embeds the sentences whose spans are the evidence
+    sentence_view = hasattr(classifier, "heads_") and getattr(classifier, "sentence_view_", False)
+    spans = sentence_spans(texts) if sentence_view or isinstance(classifier, KeywordClassifier) else None
     if hasattr(classifier, "heads_"):  # an EmbeddingClassifier (which imports this module)
-        scores, best = score_answers(classifier, texts, contexts, evidence=True)
+        scores, best = score_answers(classifier, texts, contexts, evidence=True, spans=spans)
     else:
         scores = classifier.predict_proba(texts) if contexts is None else classifier.predict_proba(texts, contexts)
         best = np.full(scores.shape, -1, dtype=np.int64)
-    spans = sentence_spans(texts) if (best >= 0).any() or isinstance(classifier, KeywordClassifier) else None
     if isinstance(classifier, KeywordClassifier):
         best = _keyword_sentences(classifier, texts, spans)
     out = np.zeros((*scores.shape, 2), dtype=np.int64)

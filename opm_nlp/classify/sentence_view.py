@@ -45,18 +45,25 @@ def _progress(embedder, label: str | None) -> Iterator[None]:
             embedder.show_progress = showing
 
 
-def embed_answers(classifier, texts: list[str], contexts: list[str] | None, progress: bool = False) -> Embedded:
+def embed_answers(classifier, texts: list[str], contexts: list[str] | None, progress: bool = False,
+                  spans: list[list[tuple[int, int]]] | None = None) -> Embedded:
     """The answers' embeddings and, with the sentence view, ``(S, owner)``: the embeddings of the
     sentences of the answers that have two or more, and the row of the answer each belongs to (see
-    :func:`~opm_nlp.classify.stacking.best_sentence`); by the classifier's ``sentence_recipe_``."""
+    :func:`~opm_nlp.classify.stacking.best_sentence`); by the classifier's ``sentence_recipe_``.
+
+    ``spans`` are the texts' sentences (:func:`~opm_nlp.embedding.segment.sentence_spans`), if the
+    caller has them already.
+    """
     if not getattr(classifier, "sentence_view_", False):
         return classifier._embedding(texts, contexts, progress="embedding answers" if progress else None), None
+    if spans is None:
+        from opm_nlp.embedding.segment import sentence_spans
+
+        spans = sentence_spans(texts)
     if getattr(classifier, "sentence_recipe_", "alone") == "alone":
         X = classifier._embedding(texts, contexts, progress="embedding answers" if progress else None)
-        return X, _sentences_alone(classifier, texts, contexts, "embedding sentences" if progress else None)
-    from opm_nlp.embedding.segment import sentence_spans
-
-    spans = [s if len(s) > 1 else [] for s in sentence_spans(texts)]
+        return X, _sentences_alone(classifier, texts, spans, contexts, "embedding sentences" if progress else None)
+    spans = [s if len(s) > 1 else [] for s in spans]
     moved = [shift_spans(s, None if contexts is None else contexts[row], texts[row]) for row, s in enumerate(spans)]
     embedder = classifier._embedder()
     with _progress(embedder, "embedding answers" if progress else None):
@@ -68,15 +75,14 @@ def embed_answers(classifier, texts: list[str], contexts: list[str] | None, prog
     return np.asarray(X, dtype=np.float64), (np.asarray(S, dtype=np.float64), owner)
 
 
-def _sentences_alone(classifier, texts: list[str], contexts, progress: str | None):
+def _sentences_alone(classifier, texts: list[str], spans: list[list[tuple[int, int]]], contexts,
+                     progress: str | None):
     """``(S, owner)`` by the ``"alone"`` recipe: each sentence embedded on its own."""
-    from opm_nlp.embedding.segment import sentences
-
     pieces, owner = [], []
-    for row, parts in enumerate(sentences(texts)):
-        if len(parts) > 1:
-            pieces += parts
-            owner += [row] * len(parts)
+    for row, text in enumerate(texts):
+        if len(spans[row]) > 1:
+            pieces += [text[start:end] for start, end in spans[row]]
+            owner += [row] * len(spans[row])
     owner = np.asarray(owner, dtype=np.int64)
     if not pieces:
         return np.zeros((0, 1)), owner
