@@ -298,8 +298,10 @@ def test_fine_tuned_model_is_trained_recorded_and_tags(tmp_path, monkeypatch):
                  "scoring with network 2", "fine-tuning network 3 of 3", "learning codes"):
         assert re.search(rf"{step}: 100%", result.stderr), step
     assert re.search(r"learning codes: 100%.*\b12/12\b", result.stderr)
-    assert json.loads((out / "metadata.json").read_text())["embedding"]["fine_tune_epochs"] == 2
-    assert "fine-tuned on the coded answers (2 epochs)" in (out / "README.md").read_text()
+    embedding = json.loads((out / "metadata.json").read_text())["embedding"]
+    assert embedding["fine_tune_epochs"] == 2 and embedding["fine_tune_int8"] is True
+    card = (out / "README.md").read_text()
+    assert "fine-tuned on the coded answers (2 epochs)" in card and "Tagging runs that network too (ONNX, int8)" in card
     result = run("tag", out, NEW_WAVE, *COLS, "--out", tmp_path / "t.csv", "--quiet")
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "t.csv")) == len(pd.read_csv(NEW_WAVE))

@@ -31,9 +31,18 @@ def test_fine_tuned_network_scores_new_answers_and_survives_pickling(head):
     assert np.allclose(again.decision_function(NEW), scores, atol=1e-5)
 
 
-def test_onnx_export_of_the_fine_tuned_network_gives_the_torch_scores(head):
+def float32(head: FineTunedHead) -> FineTunedHead:
+    """The same fitted network, scoring through its float32 export (as heads saved before int8 do)."""
+    copy = pickle.loads(pickle.dumps(head))
+    copy.quantize = False
+    return copy
+
+
+def test_onnx_float32_export_of_the_fine_tuned_network_gives_the_torch_scores(head):
+    head = float32(head)
     torch_scores = head.decision_function(NEW, backend="torch")
     onnx_scores = head.decision_function(NEW)
+    assert head._embedder.backend == "onnx"
     assert np.allclose(onnx_scores, torch_scores, atol=1e-4)
     folder = head.network_folder()
     assert folder.name == head.weights_sha256[:16] and (folder / "model.safetensors").is_file()
@@ -41,6 +50,18 @@ def test_onnx_export_of_the_fine_tuned_network_gives_the_torch_scores(head):
     assert head._embedder.encoded_count == len(NEW)
     assert np.allclose(head.decision_function(NEW), onnx_scores) and head._embedder.encoded_count == len(NEW)
     assert head.decision_function([]).shape == (0, 2)
+
+
+def test_new_networks_score_through_their_int8_export(head):
+    assert head.quantize and FineTunedHead().quantize
+    exact = float32(head)
+    scores, exact_scores = head.decision_function(NEW, cache=False), exact.decision_function(NEW, cache=False)
+    assert head._embedder.backend == "onnx-int8"
+    assert head._embedder.cache_key != exact._embedder.cache_key, "int8 embeddings are cached apart"
+    assert not np.allclose(scores, exact_scores, atol=1e-4), "int8 weights move the scores a little"
+    assert np.abs(scores - exact_scores).max() < 0.1 * np.abs(exact_scores).max()
+    # each answer alone: its scores whatever it is scored with
+    assert np.array_equal(head.decision_function(NEW[::-1] + X[:3], cache=False)[[1, 0]], scores)
 
 
 def test_cross_fitted_scores_come_from_networks_that_did_not_see_the_answer(monkeypatch):
@@ -130,7 +151,7 @@ def test_classifier_stacks_the_fine_tuned_view(monkeypatch):
     before = cached()
     clf = EmbeddingClassifier(cv=3, fine_tune=1).fit(X, Y)
     assert cached() == before, "the cross-fitting networks left files in the cache"
-    assert isinstance(clf.fine_tuned_, FineTunedHead) and clf.fine_tuned_.epochs == 1
+    assert isinstance(clf.fine_tuned_, FineTunedHead) and clf.fine_tuned_.epochs == 1 and clf.fine_tuned_.quantize
     # lexical, embedding, best sentence, fine-tuned
     assert all(head[2].coef_.shape == (1, 4) for head in clf.heads_.values())
     assert clf.predict(NEW).tolist() == [[1, 0], [0, 1]]

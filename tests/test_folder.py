@@ -274,7 +274,16 @@ def test_a_fine_tuned_classifier_round_trips_bit_identical(tmp_path, monkeypatch
     assert state["fine_tuned"]["type"] == "fine-tuned-head"
     assert all(back.fine_tuned_.weights_[k].dtype == v.dtype for k, v in clf.fine_tuned_.weights_.items())
     assert back.fine_tuned_.weights_sha256 == clf.fine_tuned_.weights_sha256
+    assert state["fine_tuned"]["params"]["quantize"] is True and back.fine_tuned_.quantize
     np.testing.assert_array_equal(back.predict_proba(NEW), clf.predict_proba(NEW))
+    # a head saved before the int8 option records none: it scores through float32, as its stacker learned
+    before = json.loads(json.dumps(state))
+    del before["fine_tuned"]["params"]["quantize"]
+    old = classifier_from_state(before, arrays)
+    clf.fine_tuned_.quantize, clf.fine_tuned_._embedder = False, None
+    assert not old.fine_tuned_.quantize
+    np.testing.assert_array_equal(old.predict_proba(NEW), clf.predict_proba(NEW))
+    assert not np.array_equal(old.predict_proba(NEW), back.predict_proba(NEW))
     # weights that do not fit the network they were fine-tuned from fail at loading, not at tagging
     name = state["fine_tuned"]["weights"][0]
     cut = {**arrays, f"fine_tuned.weights.{name}": arrays[f"fine_tuned.weights.{name}"][:10]}

@@ -41,6 +41,10 @@ MIN_ANSWERS = 1000
 #: the length of the answers: ~10 minutes on 2 cores at most. The NHS train split with the codebook's
 #: examples (5,416 answers of 19 tokens on average) is just under it. The other views learn from all.
 MAX_TOKENS = 120_000
+#: New networks score through their int8 export, as the frozen network does: the network runs ~1.8 times as
+#: fast, and on a validation part of the NHS train split the model's micro- and macro-F1 stayed within 0.004
+#: of float32's (docs/benchmarks.md, "Tagging with a fine-tuned model").
+QUANTIZE = True
 #: Tokens kept per answer while training (the scores of new answers read up to the model's own limit).
 TRAIN_MAX_LENGTH = 128
 
@@ -89,6 +93,10 @@ class FineTunedHead:
         Learning rates of the network and of the (new) head.
     seed : int
         Seed of the head's initial weights and of the batch order.
+    quantize : bool
+        Score through the network's int8 ONNX export (the frozen network's recipe) instead of its
+        float32 one. :func:`cross_fitted` passes it on, so the stacker learns from the scores tagging
+        gives. Models saved before this option score through float32 (``quantize=False``).
 
     After :meth:`fit`, the fine-tuned weights are kept with the estimator (as float16: a saved MiniLM
     model grows by about 40 MB); :meth:`decision_function` gives one score (a logit) per code.
@@ -98,7 +106,8 @@ class FineTunedHead:
     SCALE = 10.0
 
     def __init__(self, model: str | None = None, epochs: int = DEFAULT_EPOCHS, batch_size: int = 32,
-                 max_length: int = TRAIN_MAX_LENGTH, lr: float = 5e-5, head_lr: float = 3e-3, seed: int = 0):
+                 max_length: int = TRAIN_MAX_LENGTH, lr: float = 5e-5, head_lr: float = 3e-3, seed: int = 0,
+                 quantize: bool = QUANTIZE):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -106,6 +115,7 @@ class FineTunedHead:
         self.lr = lr
         self.head_lr = head_lr
         self.seed = seed
+        self.quantize = quantize
 
     def _network(self):
         """The tokenizer and the network with its initial (pretrained) weights."""
@@ -182,12 +192,12 @@ class FineTunedHead:
                           progress: str | None = None) -> np.ndarray:
         """One score per answer and code (a logit: above 0 leans towards the code), shape (n, n_codes).
 
-        ``backend`` 'torch' runs the network in PyTorch, in this process; 'onnx' exports it once to
-        ONNX (float32; see :meth:`network_folder`) and, with ``cache``, keeps its embeddings in the
-        on-disk cache. Both give the same scores to within 1e-5. The int8 export is never used: it
-        moved 2.5% of the scores to the other side of 0 (docs/benchmarks.md), and the classifier's
-        stacker learned from float32 scores. ``progress`` (optional) labels a progress bar of the ONNX
-        run, on stderr.
+        ``backend`` 'torch' runs the network in PyTorch (float32), in this process; 'onnx' exports it
+        once to ONNX (see :meth:`network_folder`), int8 with ``quantize`` else float32, and, with
+        ``cache``, keeps its embeddings in the on-disk cache. PyTorch and ONNX float32 give the same
+        scores to within 1e-5; int8 moves 0.6-2.5% of them to the other side of 0 (docs/benchmarks.md),
+        which the stacker, trained on int8 scores too, allows for. ``progress`` (optional) labels a
+        progress bar of the ONNX run, on stderr.
         """
         texts = [str(t) for t in texts]
         if backend == "torch":
@@ -197,7 +207,10 @@ class FineTunedHead:
 
             embedder = getattr(self, "_embedder", None)
             if embedder is None:
-                embedder = self._embedder = Embedder(str(self.network_folder()), backend="onnx")
+                # heads saved before the option ran float32
+                int8 = getattr(self, "quantize", False)
+                embedder = self._embedder = Embedder(str(self.network_folder()),
+                                                     backend="onnx-int8" if int8 else "onnx")
                 # named by its weights, not by where the cache lives: exports and embeddings follow a moved cache
                 embedder.model_id = f"fine-tuned/{self.weights_sha256[:16]}"
             embedder.cache = cache
@@ -326,7 +339,7 @@ def cross_fitted(texts: Sequence[str], Y, folds: np.ndarray, max_tokens: int = M
         logger.info("fine-tuning on %d answers to score %d", len(rest), len(held))
         head = FineTunedHead(**params).fit([texts[i] for i in rest], Y[rest],
                                            progress=f"fine-tuning network {k} of {networks}" if progress else None)
-        try:  # as tagging will score new answers (ONNX float32), ~3 times as fast as PyTorch
+        try:  # as tagging will score new answers (ONNX), ~3 times as fast as PyTorch
             oof[held] = head.decision_function([texts[i] for i in held], cache=False,
                                                progress=f"scoring with network {k}" if progress else None)
         finally:

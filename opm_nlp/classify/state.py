@@ -45,7 +45,7 @@ _EMBEDDING_PARAMS = {"C_lexical": (int, float), "C_embedding": (int, float), "ch
                      "fine_tune_model": (str, NONE_TYPE), "decision": str,
                      "cv": int, "n_jobs": (int, NONE_TYPE), "random_state": int}
 _FINE_TUNED_PARAMS = {"model": (str, NONE_TYPE), "epochs": int, "batch_size": int, "max_length": int,
-                      "lr": (int, float), "head_lr": (int, float), "seed": int}
+                      "lr": (int, float), "head_lr": (int, float), "seed": int, "quantize": bool}
 
 
 # -- the fine-tuned network ------------------------------------------------------------------------
@@ -87,7 +87,8 @@ def _base_network(model: str | None) -> tuple[dict[str, tuple] | None, int | Non
 def _fine_tuned_from_state(state, reader: ArrayReader, n_codes: int) -> FineTunedHead:
     where = "fine_tuned"
     check_state_type(state, "fine-tuned-head", where)
-    head = FineTunedHead(**checked_params(state.get("params"), _FINE_TUNED_PARAMS, where))
+    # a head saved before the int8 option scores through float32, as its stacker learned
+    head = FineTunedHead(**{"quantize": False, **checked_params(state.get("params"), _FINE_TUNED_PARAMS, where)})
     if state_field(state, "n_codes", int, where) != n_codes:
         raise ModelError(f"{where}: {state['n_codes']} codes, expected {n_codes}")
     base, hidden = _base_network(head.model)

@@ -77,7 +77,7 @@ def render_model_card(model: CodingModel) -> str:
             lines.append(f"- A further view per code: the embedding network itself fine-tuned on the coded answers "
                          f"({epochs} epochs) with a multi-label head; the stacker learned how far to trust it from "
                          "networks that had not seen the answers they scored. Tagging runs that network too (ONNX, "
-                         "float32).")
+                         f"{'int8' if emb.get('fine_tune_int8') else 'float32'}).")
         if meta.get("context_col"):
             lines.append(f"- Each answer is read with its context from column `{meta['context_col']}` (e.g. the "
                          "survey question); answers to tag need that column.")

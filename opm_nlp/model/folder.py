@@ -60,7 +60,7 @@ _VERSIONED = ("opm-nlp", "scikit-learn", "numpy", "pandas", "joblib", "sentence-
 _METADATA_TYPES = {"method": str, "codes": list, "review_margin": (int, float), "context_col": (str, NONE_TYPE),
                    "versions": dict, "codebook": dict, "files": dict, "embedding": (dict, NONE_TYPE)}
 _EMBEDDING_TYPES = {"model": (str, NONE_TYPE), "weights_sha256": (str, NONE_TYPE), "backend": (str, NONE_TYPE),
-                    "layers": int, "fine_tune_epochs": int, "sentences": bool}
+                    "layers": int, "fine_tune_epochs": int, "fine_tune_int8": bool, "sentences": bool}
 
 
 def package_versions() -> dict[str, str]:

@@ -84,8 +84,10 @@ def training_metadata(model: CodingModel, Y: np.ndarray, empty: int, sources: li
 def _embedding(model: CodingModel) -> dict | None:
     if model.method != "embedding":
         return None
+    fine_tuned = getattr(model.classifier, "fine_tuned_", None)
     return {"model": model.embedder.model_id, "weights_sha256": model.embedder.weights_sha256,
             "backend": model.backend, "layers": model.embedder.layers, "fine_tune_epochs": model.classifier.fine_tune,
+            "fine_tune_int8": bool(getattr(fine_tuned, "quantize", False)),
             "sentences": bool(getattr(model.classifier, "sentence_view_", False))}
 
 
