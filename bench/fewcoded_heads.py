@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from opm_nlp.classify import stacking
 from opm_nlp.classify.stacking import best_sentence
 
 
@@ -42,15 +43,9 @@ def view(X, y, folds, C, liblinear, weight, X_val, sentences=None, sentences_val
 
 
 def stack(Z, y, folds, C, Z_val):
-    """Cross-fitted probabilities of a stacker (as :func:`opm_nlp.classify.stacking.stack`) and its validation ones."""
-    oof = np.zeros(len(y))
-    for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
-        if y[train].min() == y[train].max():
-            oof[test] = y[train].mean()
-            continue
-        oof[test] = _logistic(C, balanced=False, liblinear=False).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
-    return oof, _logistic(C, balanced=False, liblinear=False).fit(Z, y).predict_proba(Z_val)[:, 1]
+    """Cross-fitted probabilities of a stacker (:func:`opm_nlp.classify.stacking.stack`) and its validation ones."""
+    oof, stacker = stacking.stack(Z, y, folds, C)
+    return oof, stacker.predict_proba(Z_val)[:, 1]
 
 
 def _unit(X):

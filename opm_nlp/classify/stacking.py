@@ -116,8 +116,9 @@ def best_sentence(model, answer_scores: np.ndarray, S: np.ndarray, owner: np.nda
     return out
 
 
-def stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
-    """Cross-fitted calibrated probabilities from the views' out-of-fold scores, and the final stacker.
+def stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray, C: float = 1.0):
+    """Cross-fitted calibrated probabilities from the views' out-of-fold scores, and the final stacker
+    (a logistic regression of inverse regularisation strength ``C``).
 
     Returns
     -------
@@ -133,8 +134,8 @@ def stack(Z: np.ndarray, y: np.ndarray, folds: np.ndarray):
         if y[train].min() == y[train].max():
             oof[test] = y[train].mean()
             continue
-        oof[test] = _logistic(1.0, balanced=False, liblinear=False).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
-    return oof, _logistic(1.0, balanced=False, liblinear=False).fit(Z, y)
+        oof[test] = _logistic(C, balanced=False, liblinear=False).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+    return oof, _logistic(C, balanced=False, liblinear=False).fit(Z, y)
 
 
 def fit_code(X_lexical, X_embedding, y, folds, C_lexical, C_embedding, fine_tuned=None, sentences=None):
