@@ -247,6 +247,58 @@ def test_uncertainty_is_one_on_the_threshold_and_for_unscored_answers():
     assert got[1] == pytest.approx(1 - 0.39 / 0.4) and got[3] == pytest.approx(1 - 0.35 / 0.7)
 
 
+def test_uncertainty_follows_the_models_decision_rule():
+    from opm_nlp.classify.decision import DecisionRule, suggest
+    from opm_nlp.review.common import decision_rule_of, uncertainty
+
+    thresholds = np.array([0.4, 0.4, 0.4])
+    scores = np.array([[0.3, 0.0, 0.0],     # "at least one" gives code 0 (0.3 >= half of 0.4): uncertain
+                       [0.9, 0.85, 0.0],    # the cap keeps one: code 1 is close behind code 0 (0.05 apart)
+                       [0.9, 0.0, 0.0]])    # nothing near a flip
+    rule = DecisionRule(thresholds, cap=1, at_least_one=True)
+    got = uncertainty(scores, rule)
+    plain = uncertainty(scores, thresholds)
+    assert got[0] == 1.0 and plain[0] == pytest.approx(1 - 0.1 / 0.4)
+    assert got[1] == pytest.approx(1 - 0.05 / 0.6) and plain[1] == pytest.approx(1 - 0.45 / 0.6)
+    assert got[2] == pytest.approx(plain[2])
+    # the rule as metadata.json records it gives the same suggestions as the model's own rule
+    metadata = {"thresholds": {"a": 0.4, "b": 0.4, "c": 0.4},
+                "decision": {"rule": "per-code thresholds + at most 1 code per answer + at least one code per answer",
+                             "shrink": 0.0, "shared_threshold": None, "cap": 1, "at_least_one": True}}
+
+    class Three:
+        ids = ["a", "b", "c"]
+
+    rebuilt = decision_rule_of(Three(), metadata)
+    assert (suggest(rebuilt, scores)[0] == suggest(rule, scores)[0]).all()
+    assert decision_rule_of(Three(), None).is_plain and decision_rule_of(Three(), None).thresholds.tolist() == [0.5] * 3
+
+
+def test_review_sheet_ranks_a_code_given_by_at_least_one_as_uncertain(tmp_path, tagged_wave):
+    """The shipped model's rule gives an answer with no code its best one when plausible; the sheet
+    counts that answer as uncertain (1), as ``tag`` flags it, though no score is near its threshold."""
+    from opm_nlp.io.tables import write_table
+
+    metadata = json.loads((DEFAULT_MODEL / "metadata.json").read_text())
+    assert metadata["decision"]["at_least_one"] and metadata["decision"]["cap"] is None
+    codes = metadata["codes"]
+    thresholds = np.array([metadata["thresholds"][c] for c in codes])
+    tagged = tagged_wave["tagged"].copy()
+    row = 3  # scores as "at least one" sees them: the best at 0.6 of its threshold, the others near 0
+    tagged.loc[row, [f"score_{c}" for c in codes]] = 0.01
+    tagged.loc[row, f"score_{codes[0]}"] = round(0.6 * thresholds[0], 4)
+    tagged.loc[row, codes] = 0
+    tagged.loc[row, codes[0]] = 1
+    write_table(tagged, tmp_path / "tagged.csv")
+    out = tmp_path / "review.xlsx"
+    result = run("review", "sheet", tmp_path / "tagged.csv", "--model", str(DEFAULT_MODEL), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    sheet = pd.read_excel(out, sheet_name="answers", dtype={"response_id": str})
+    assert sheet.loc[0, "response_id"] == tagged.loc[row, "response_id"]
+    assert sheet.loc[0, "uncertainty"] == 1.0
+    assert list(sheet["uncertainty"].dropna()) == sorted(sheet["uncertainty"].dropna(), reverse=True)
+
+
 # -- Label Studio round trip -----------------------------------------------------------------------
 def test_round_trip_push_review_pull_retrain(tmp_path, label_studio, tagged_wave, codebook_):
     env = label_studio["env"]

@@ -55,7 +55,7 @@ def review_push(tagged_path, project, update_config, codebook_path, model_dir, t
     """
     from opm_nlp.columns import EVIDENCE_SPANS_COL
     from opm_nlp.io.tables import read_table
-    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
+    from opm_nlp.review.common import decision_rule_of, model_version, prepare_for_review
     from opm_nlp.review.labelstudio import push_tagged
     from opm_nlp.review.labelstudio_server import connect
 
@@ -64,7 +64,7 @@ def review_push(tagged_path, project, update_config, codebook_path, model_dir, t
                                                           text_col, id_col, source=str(tagged_path))
     server = connect(url, api_key)
     result = push_tagged(server, tagged, scores, cb, project, text_col, id_col, model_version(cb, metadata),
-                         thresholds_of(cb, metadata), update_config=update_config, source=str(tagged_path))
+                         decision_rule_of(cb, metadata), update_config=update_config, source=str(tagged_path))
     empty = f"; {result.empty_skipped} empty answers not sent" if result.empty_skipped else ""
     click.echo(f"Project '{project}' (id {result.project_id}, {'created' if result.created_project else 'existing'}): "
                f"added {result.added} answers for review, {result.already_there} were already there{empty}.")
@@ -156,14 +156,15 @@ def review_sheet(tagged_path, out, codebook_path, model_dir, text_col, id_col, e
     """
     from opm_nlp.io.paths import check_distinct
     from opm_nlp.io.tables import read_table
-    from opm_nlp.review.common import model_version, prepare_for_review, thresholds_of
+    from opm_nlp.review.common import decision_rule_of, model_version, prepare_for_review
     from opm_nlp.review.sheet import review_frame, write_review_sheet
 
     check_distinct([tagged_path, codebook_path], out)
     cb, metadata = codebook_or_model(codebook_path, model_dir)
     tagged, scores, text_col, id_col = prepare_for_review(read_table(tagged_path, encoding=encoding, sheet=sheet), cb,
                                                           text_col, id_col, source=str(tagged_path))
-    frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata), thresholds_of(cb, metadata))
+    frame = review_frame(tagged, scores, cb, text_col, id_col, model_version(cb, metadata),
+                         decision_rule_of(cb, metadata))
     write_review_sheet(frame, cb, out)
     click.echo(f"Review sheet with {len(frame)} answers (least certain first) written to {out}. Correct the 0/1 "
                f"code columns, put 1 in 'reviewed', then: opm-nlp train ... --data {out}")
@@ -292,12 +293,12 @@ def review_next(pool_path, n, model_dir, codebook_path, coded_paths, with_sugges
                             source=str(pool_path))
     pushed = None
     if project is not None:  # before writing anything: a refused project leaves no half-done batch
-        from opm_nlp.review.common import model_version, thresholds_of
+        from opm_nlp.review.common import decision_rule_of, model_version
         from opm_nlp.review.labelstudio_server import connect
         from opm_nlp.review.next_labelstudio import push_next
 
         pushed = push_next(connect(url, api_key), batch, cb, project, model_version(cb, metadata),
-                           thresholds_of(cb, metadata), update_config=update_config)
+                           decision_rule_of(cb, metadata), update_config=update_config)
     if out is not None:
         write_next_batch(batch, cb, out)
     click.echo(f"Next batch: {batch.description}.")

@@ -22,6 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from opm_nlp.classify.decision import DecisionRule, suggest
 from opm_nlp.columns import SCORE_PREFIX
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import ReviewError
@@ -55,26 +56,43 @@ def thresholds_of(codebook: Codebook, metadata: dict | None = None) -> np.ndarra
     return np.array([float(saved.get(c, DEFAULT_THRESHOLD)) for c in codebook.ids])
 
 
-def uncertainty(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """How unsure the model is about each answer, from 0 to 1.
+def decision_rule_of(codebook: Codebook, metadata: dict | None = None) -> DecisionRule:
+    """The decision rule behind a model's suggestions, from its ``metadata.json``: its thresholds
+    (:func:`thresholds_of`) with the cap and "at least one" of its ``decision`` record; per-code
+    thresholds for a model that records no rule, 0.5 for every code when only a codebook is known."""
+    record = (metadata or {}).get("decision") or {}
+    cap = record.get("cap")
+    return DecisionRule(thresholds_of(codebook, metadata), shrink=float(record.get("shrink") or 0.0),
+                        shared=record.get("shared_threshold"), cap=None if cap is None else int(cap),
+                        at_least_one=bool(record.get("at_least_one")))
 
-    Per code, 1 when the score sits on the threshold and 0 when it is as far from it as it can be
-    (0 or 1); the answer's uncertainty is the largest over codes. Answers without scores (empty
-    text) get 1.
+
+def uncertainty(scores: np.ndarray, rule: DecisionRule | np.ndarray) -> np.ndarray:
+    """How unsure the model is about each answer, from 0 to 1, under its decision rule.
+
+    Per code, 1 when the score sits where the code's decision flips and 0 when it is as far from that
+    as a score can be (its threshold's distance to 0 or 1); the answer's uncertainty is the largest over
+    codes. The distance to a flip is the one ``tag`` flags ``uncertain_codes`` by
+    (:func:`opm_nlp.classify.decision.suggest`): with a cap per answer, a kept code is also close when a
+    cut code is close behind it, and a code given by "at least one" is always uncertain (1). With
+    per-code thresholds it is ``|score - threshold|``. Answers without scores (empty text) get 1.
 
     Parameters
     ----------
     scores : ndarray of shape (n_answers, n_codes)
         Scores in [0, 1]; NaN for answers the model did not score.
-    thresholds : ndarray of shape (n_codes,)
+    rule : DecisionRule or ndarray of shape (n_codes,)
+        The model's rule (:func:`decision_rule_of`), or per-code thresholds alone.
     """
     scores = np.asarray(scores, dtype=float)
-    thresholds = np.asarray(thresholds, dtype=float)
-    room = np.where(scores >= thresholds, 1.0 - thresholds, thresholds)
-    closeness = 1.0 - np.abs(scores - thresholds) / np.maximum(room, 1e-9)
-    closeness = np.where(np.isnan(scores), 1.0, closeness)
-    if closeness.shape[1] == 0:
+    if not isinstance(rule, DecisionRule):
+        rule = DecisionRule(np.asarray(rule, dtype=float))
+    if scores.shape[1] == 0:
         return np.ones(len(scores))
+    suggested, distance = suggest(rule, scores)
+    room = np.where(suggested, 1.0 - rule.thresholds, rule.thresholds)
+    closeness = 1.0 - distance / np.maximum(room, 1e-9)
+    closeness = np.where(np.isnan(scores), 1.0, closeness)
     return np.clip(closeness.max(axis=1), 0.0, 1.0)
 
 

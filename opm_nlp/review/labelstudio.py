@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from opm_nlp.classify.decision import DecisionRule
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import (
     AUDIT_COL,
@@ -72,7 +73,7 @@ class PushResult:
 
 
 def build_tasks(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, text_col: str, id_col: str,
-                model_version: str, thresholds: np.ndarray, source: str = "the tagged table") -> list[dict]:
+                model_version: str, rule: DecisionRule | np.ndarray, source: str = "the tagged table") -> list[dict]:
     """Label Studio tasks (data + prediction) for the answers of a tagged table, least certain first.
 
     Empty answers are left out: there is nothing to review. The per-code scores go into the task
@@ -83,7 +84,7 @@ def build_tasks(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, te
     the table in errors.
     """
     ids = codebook.ids
-    unsure = uncertainty(scores, thresholds)
+    unsure = uncertainty(scores, rule)
     order = np.argsort(-unsure, kind="stable")
     has_text = answered(tagged[text_col])
     has_evidence = EVIDENCE_SPANS_COL in tagged.columns
@@ -115,7 +116,7 @@ def build_tasks(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, te
 
 
 def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook,
-                project: str, text_col: str, id_col: str, model_version: str, thresholds: np.ndarray,
+                project: str, text_col: str, id_col: str, model_version: str, rule: DecisionRule | np.ndarray,
                 update_config: bool = False, source: str = "the tagged table") -> PushResult:
     """Send tagged answers to a Label Studio project for review; create the project if needed.
 
@@ -137,8 +138,9 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
         Answer and id columns (their names are kept so ``pull`` writes the same columns).
     model_version : str
         Stamped on every prediction (see :func:`opm_nlp.review.common.model_version`).
-    thresholds : ndarray
-        Per-code thresholds, to measure uncertainty.
+    rule : DecisionRule or ndarray
+        The model's decision rule (:func:`opm_nlp.review.common.decision_rule_of`) or per-code
+        thresholds, to measure uncertainty.
     update_config : bool
         Give a project made before opm-nlp marked evidence the interface that highlights it (without
         it such a project is refused).
@@ -154,7 +156,7 @@ def push_tagged(server: LabelStudioServer, tagged: pd.DataFrame, scores: np.ndar
     ServerError
         If the server refuses a request.
     """
-    tasks = build_tasks(tagged, scores, codebook, text_col, id_col, model_version, thresholds, source=source)
+    tasks = build_tasks(tagged, scores, codebook, text_col, id_col, model_version, rule, source=source)
     project_id, created = open_review_project(server, project, codebook, model_version, update_config)
     added, already = import_new(server, project_id, tasks, created, model_version)
     return PushResult(project_id=project_id, created_project=created, added=added, already_there=already,

@@ -40,7 +40,7 @@ from opm_nlp.exceptions import DataError
 from opm_nlp.io.tables import require_columns, text_values, write_table
 from opm_nlp.model.training_ids import TRAINING_IDS_KEY, trained_on
 from opm_nlp.review.audit import read_pool
-from opm_nlp.review.common import model_version, thresholds_of
+from opm_nlp.review.common import decision_rule_of, model_version
 from opm_nlp.review.sheet import review_frame, write_coding_workbook
 
 BATCH_SHEET = "batch"
@@ -321,7 +321,7 @@ def _sheet(picked: pd.DataFrame, scores, codebook: Codebook, model, text_col: st
         return sheet
     tagged = model.tag(picked, text_col, id_col, carry=[])
     frame = review_frame(tagged, scores, codebook, text_col, id_col, model_version(codebook, model.metadata),
-                         thresholds_of(codebook, model.metadata))
+                         decision_rule_of(codebook, model.metadata))
     position = {rid: i for i, rid in enumerate(text_values(picked[id_col]))}
     return frame.iloc[np.argsort(text_values(frame[id_col]).map(position).to_numpy(), kind="stable")].reset_index(drop=True)
 

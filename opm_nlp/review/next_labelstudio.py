@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from opm_nlp.classify.decision import DecisionRule
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import SCORE_PREFIX
 from opm_nlp.io.tables import text_values
@@ -30,9 +31,9 @@ from opm_nlp.review.next_batch import NextBatch
 
 
 def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None = None,
-                thresholds: np.ndarray | None = None) -> list[dict]:
+                rule: DecisionRule | None = None) -> list[dict]:
     """Label Studio tasks for a batch, in the order picked: data only when blind, else with the model's
-    suggestion as a prediction (``model_version`` and ``thresholds`` needed then)."""
+    suggestion as a prediction (``model_version`` and ``rule`` needed then)."""
     frame = batch.frame
     ids = text_values(frame[batch.id_col])
     if not batch.with_suggestions:
@@ -40,7 +41,7 @@ def batch_tasks(batch: NextBatch, codebook: Codebook, model_version: str | None 
         return [{"data": {DATA_TEXT: text, DATA_ID: rid, DATA_ID_COL: batch.id_col, DATA_TEXT_COL: batch.text_col,
                           DATA_BATCH: batch.description}} for rid, text in zip(ids, texts)]
     scores = np.column_stack([pd.to_numeric(frame[SCORE_PREFIX + c]).to_numpy(dtype=float) for c in codebook.ids])
-    tasks = build_tasks(frame, scores, codebook, batch.text_col, batch.id_col, model_version, thresholds)
+    tasks = build_tasks(frame, scores, codebook, batch.text_col, batch.id_col, model_version, rule)
     position = {rid: i for i, rid in enumerate(ids)}
     return sorted(tasks, key=lambda task: position[task["data"][DATA_ID]])
 
@@ -55,7 +56,7 @@ BATCH_REFUSED = {
 
 
 def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, project: str,
-              model_version: str | None = None, thresholds: np.ndarray | None = None,
+              model_version: str | None = None, rule: DecisionRule | None = None,
               update_config: bool = False) -> PushResult:
     """Send a batch to a Label Studio project (created if needed); answers already there are not sent again.
 
@@ -67,8 +68,9 @@ def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, p
     codebook : Codebook
     project : str
         Project title.
-    model_version, thresholds
-        For a batch with suggestions (:func:`opm_nlp.review.common.model_version`, ``thresholds_of``).
+    model_version, rule
+        For a batch with suggestions (:func:`opm_nlp.review.common.model_version`,
+        :func:`~opm_nlp.review.common.decision_rule_of`).
     update_config : bool
         Give a project made before opm-nlp marked evidence the current interface (see
         :func:`~opm_nlp.review.labelstudio_projects.open_project`; a review project is refused without it).
@@ -81,7 +83,7 @@ def push_next(server: LabelStudioServer, batch: NextBatch, codebook: Codebook, p
     ServerError
         If the server refuses a request.
     """
-    tasks = batch_tasks(batch, codebook, model_version, thresholds)
+    tasks = batch_tasks(batch, codebook, model_version, rule)
     if batch.with_suggestions:
         project_id, created = open_review_project(server, project, codebook, model_version, update_config)
     else:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from opm_nlp.columns import EVIDENCE_COL, NEEDS_REVIEW_COL, SCORE_PREFIX, SUGGESTED_COL, UNCERTAIN_COL
+from opm_nlp.classify.decision import DecisionRule
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.exceptions import DataError
 from opm_nlp.columns import MODEL_VERSION_COL, REVIEWED_COL, REVIEWER_COL
@@ -55,13 +56,13 @@ _REVIEWED_COMMENT = ("Put 1 when you have checked this row's codes (even if unch
 
 
 def review_frame(tagged: pd.DataFrame, scores: np.ndarray, codebook: Codebook, text_col: str, id_col: str,
-                 model_version: str, thresholds: np.ndarray) -> pd.DataFrame:
+                 model_version: str, rule: DecisionRule | np.ndarray) -> pd.DataFrame:
     """The ``answers`` sheet as a table: columns in review order, least certain answers first, empty ones last."""
     ids = codebook.ids
     score_cols = [SCORE_PREFIX + c for c in ids]
     has_text = answered(tagged[text_col])
     # Empty answers have nothing to review: no uncertainty, listed last.
-    unsure = np.where(has_text, uncertainty(scores, thresholds), np.nan)
+    unsure = np.where(has_text, uncertainty(scores, rule), np.nan)
     out = tagged[[id_col, text_col]].copy()
     if EVIDENCE_COL in tagged.columns:  # beside the answer: the sentence that carried each suggested code
         out[EVIDENCE_COL] = text_values(tagged[EVIDENCE_COL])
