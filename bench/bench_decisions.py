@@ -3,7 +3,7 @@
 Usage (from the repository root, after `make setup`):
 
     OPM_NLP_CACHE_DIR=/tmp/opm_cache .venv/bin/python bench/bench_decisions.py [--nhs DIR] [--work DIR]
-        [--sizes 200,400,800,all] [--draws 3] [--plain] [--plain-draws 3]
+        [--sizes 200,400,800,all] [--draws 3] [--plain] [--plain-draws 3] [--fine-tune-from N]
 
 Learning curve: the default pipeline (the NHS framework's codebook with its examples, bench/nhs_codebook.py)
 trained on ``train.csv.sample(size, random_state=draw)`` and scored once on ``test.csv``. Each fit is
@@ -20,6 +20,10 @@ ids and labels with the definition "Comments about <label in lower case>.",
 ``test.csv``, micro-/macro-F1 over the 31 codes. "Before" applies the per-code thresholds the model
 folder records (``thresholds`` of ``classifier.npz``) to the scores ``tag`` wrote; "after" is what
 ``tag`` suggested. Also the mean number of codes suggested per test answer against people's.
+
+``--fine-tune-from N`` fine-tunes the network from N coded answers instead of the default's threshold
+(``opm_nlp.classify.finetune.MIN_ANSWERS``; the plain-codebook runs pass ``--fine-tune`` when 400 >= N),
+for the "Tried and not kept" figures; give it its own ``--work``. It draws no figure.
 """
 
 from __future__ import annotations
@@ -105,7 +109,8 @@ def curve(train, test, codebook, sizes, draws: int, work: Path) -> list[dict]:
     return rows
 
 
-def plain_codebook(nhs: Path, train: pd.DataFrame, test: pd.DataFrame, draws: int, work: Path) -> list[dict]:
+def plain_codebook(nhs: Path, train: pd.DataFrame, test: pd.DataFrame, draws: int, work: Path,
+                   fine_tune: bool | None = None) -> list[dict]:
     """Issue 19's plain-codebook figure at 400 answers, through `opm-nlp train` and `opm-nlp tag`."""
     codes = pd.read_csv(nhs / "codes.csv")
     ids = codes["code"].tolist()
@@ -125,7 +130,8 @@ def plain_codebook(nhs: Path, train: pd.DataFrame, test: pd.DataFrame, draws: in
         model, tagged = folder / f"model_{k}", folder / f"tagged_{k}.csv"
         if not tagged.exists():
             for command in (["train", "--codebook", folder / "codebook.yaml", "--data", folder / f"train400_{k}.csv",
-                             "--text-col", "text", "--id-col", "comment_id", "--out", model, "--quiet"],
+                             "--text-col", "text", "--id-col", "comment_id", "--out", model, "--quiet",
+                             *({True: ["--fine-tune"], False: ["--no-fine-tune"]}.get(fine_tune, []))],
                             ["tag", model, folder / "test.csv", "--text-col", "text", "--id-col", "comment_id",
                              "--out", tagged, "--quiet"]):
                 out = subprocess.run([sys.executable, "-m", "opm_nlp", *map(str, command)], env=env, check=True,
@@ -205,7 +211,13 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--plain", action="store_true", help="also the plain-codebook figure at 400 answers (CLI)")
     parser.add_argument("--plain-draws", type=int, default=3)
+    parser.add_argument("--fine-tune-from", type=int, default=None,
+                        help="fine-tune from this many coded answers instead of the default's threshold (no figure drawn)")
     args = parser.parse_args()
+    if args.fine_tune_from is not None:
+        from opm_nlp.classify import finetune
+
+        finetune.MIN_ANSWERS = args.fine_tune_from  # CodingModel reads it when it fits
 
     os.environ.setdefault("OPM_NLP_CACHE_DIR", tempfile.mkdtemp(prefix="opm-bench-cache-"))
     train, test = read_split(args.nhs, "train"), read_split(args.nhs, "test")
@@ -213,8 +225,10 @@ def main() -> None:
     rows = curve(train, test, nhs_codebook(args.nhs), [s for s in args.sizes.split(",") if s], args.draws, args.work)
     print("\nLearning curve, the NHS framework's codebook (mean ± sd over draws):\n")
     print(_table(rows, ["answers", "decision"]))
-    draw_curve(rows, ROOT / "docs" / "learning_curve.png")
-    plain = plain_codebook(args.nhs, train, test, args.plain_draws, args.work) if args.plain else []
+    if args.fine_tune_from is None:
+        draw_curve(rows, ROOT / "docs" / "learning_curve.png")
+    fine_tune = None if args.fine_tune_from is None else 400 >= args.fine_tune_from
+    plain = plain_codebook(args.nhs, train, test, args.plain_draws, args.work, fine_tune) if args.plain else []
     if plain:
         print("\nPlain codebook (ids, labels, 'Comments about <label>.'), 400 coded answers, through the CLI:\n")
         print(_table(plain, ["decision"]))
