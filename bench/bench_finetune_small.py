@@ -28,16 +28,53 @@ joblib worker processes, as ``opm-nlp train`` does (CPU seconds count the main p
 mean ± sd over draws, Δ = the mean over draws of the arm's difference from ``frozen`` on the same draw
 (same training and validation answers), and fits on more than one thread listed apart.
 
-Measured (2 shared cores, single-threaded unless said; ``B`` = the usage line's environment and
-``.venv/bin/python -W ignore bench/bench_finetune_small.py``):
+Measured on 2 cores shared with other work (``B`` = ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1 OPM_NLP_CACHE_DIR=/tmp/opm_cache .venv/bin/python -W ignore
+bench/bench_finetune_small.py``), in this order, then ``B --table bench/results/finetune_small.json``:
 
-    B                                                     (frozen and ft2; draws 0, 1, 2 at 200, 400, 800)
-    B --arms ft4 --sizes 200,400
-    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OPM_NLP_CACHE_DIR=/tmp/opm_cache \
+    B                                                  (frozen and ft2; draw 0 at 200, 400, 800, then 1, 2)
+    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OPM_NLP_CACHE_DIR=/tmp/opm_cache_cold \
         .venv/bin/python -W ignore bench/bench_finetune_small.py --threads 2 --sizes 400 --draws 0 --arms ft2
-    B --table bench/results/finetune_small.json
+    B --arms ft4 --sizes 200,400                       (stopped by a SIGTERM from outside after draw 0)
+    B --arms ft4 --sizes 200,400 --draws 1
 
-TABLE_PLACEHOLDER
+``/tmp/opm_cache_cold`` held the base network's ONNX export and no embeddings (a first ``train`` on new
+answers); every other fit but the first (200 answers, draw 0, frozen: 42 s) found the answers' frozen
+embeddings in the cache, so its fit time is the training proper.
+
+    | answers | arm | micro-F1 | macro-F1 | Δ micro | Δ macro | Δ macro per draw | codes / answer | fit (s) | draws |
+    |---:|---|---:|---:|---:|---:|---|---:|---:|---:|
+    | 200 | frozen | 0.625 ± 0.014 | 0.451 ± 0.017 | +0.000 | +0.000 | – | 1.33 | 19 (7–42) | 3 |
+    | 200 | ft2 | 0.631 ± 0.014 | 0.460 ± 0.026 | +0.006 | +0.009 | +0.017, +0.014, -0.004 | 1.33 | 152 (142–164) | 3 |
+    | 200 | ft4 | 0.641 ± 0.007 | 0.477 ± 0.022 | +0.008 | +0.019 | +0.016, +0.022 | 1.36 | 284 (270–298) | 2 |
+    | 400 | frozen | 0.652 ± 0.013 | 0.504 ± 0.013 | +0.000 | +0.000 | – | 1.33 | 15 (9–18) | 3 |
+    | 400 | ft2 | 0.655 ± 0.002 | 0.523 ± 0.013 | +0.004 | +0.018 | +0.023, +0.014, +0.017 | 1.37 | 175 (171–178) | 3 |
+    | 400 | ft4 | 0.657 ± 0.000 | 0.526 ± 0.001 | +0.013 | +0.014 | +0.018, +0.010 | 1.41 | 308 (295–322) | 2 |
+    | 800 | frozen | 0.674 ± 0.005 | 0.506 ± 0.022 | +0.000 | +0.000 | – | 1.33 | 20 (12–26) | 3 |
+    | 800 | ft2 | 0.661 ± 0.004 | 0.515 ± 0.017 | -0.013 | +0.008 | +0.003, +0.012, +0.009 | 1.39 | 245 (219–279) | 3 |
+
+    People give 1.31–1.34 codes per validation answer.
+
+    | answers | arm | draw | threads | embedding cache | fit wall (s) | fit CPU (s) | load before | micro-F1 | macro-F1 |
+    |---:|---|---:|---:|---|---:|---:|---:|---:|---:|
+    | 400 | ft2 | 0 | 2 | /tmp/opm_cache_cold | 1274 | 852 | 2.29 | 0.657 | 0.528 |
+
+- The frozen rows reproduce bench_fewcoded.py's ``default`` exactly (same samples and validation answers,
+  0.625 / 0.451, 0.652 / 0.504, 0.674 / 0.506), a check that this is the same pipeline.
+- **400 answers**: two epochs raise macro-F1 on every draw (+0.023, +0.014, +0.017; mean +0.018) with
+  micro-F1 +0.009, +0.013, -0.010 (mean +0.004). **200 answers**: +0.017, +0.014, -0.004 (mean +0.009)
+  with micro-F1 +0.010, +0.000, +0.008. **800 answers**: macro-F1 +0.003, +0.012, +0.009 (mean +0.008)
+  but micro-F1 -0.012, -0.004, -0.022 (mean -0.013): more codes suggested (1.39 against 1.33 per answer).
+- Four epochs: draws 0 and 1 only (draw 2 not run for lack of time; its Δ are over those two draws).
+  Against two epochs on the same two draws: macro-F1 +0.000 and +0.009 at 200, -0.004 and -0.003 at
+  400; micro-F1 +0.001, +0.006 at 200, -0.001, +0.004 at 400. Within noise, for ~1.8 times the fit time.
+- Fit time with two epochs, single-threaded: 142-164 s at 200 answers, 171-178 s at 400, 219-279 s at 800,
+  against 7-26 s frozen (warm embedding cache). The one fit on two threads (400 answers, draw 0, cold
+  embedding cache) took 1,274 s wall, 852 s CPU: another process used a whole core throughout and the
+  load rose to ~6, so its two PyTorch threads contended (the same fit single-threaded used 167 s CPU). It
+  says nothing about a quiet 2-core machine, which was not available: there, one thread took 171-178 s
+  with the embeddings cached, and a first fit also embeds its answers (the first fit here, 200 answers
+  frozen, took 42 s against 7 s cached), so two epochs at 400 answers sit at or just over 3 minutes.
 """
 
 from __future__ import annotations
