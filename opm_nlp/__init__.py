@@ -44,6 +44,7 @@ _API = {
     "theme_frequencies": "opm_nlp.report.tables",
     "build_report": "opm_nlp.report.build",
     "review_frame": "opm_nlp.review.sheet",
+    "decision_rule_of": "opm_nlp.review.common",
     "write_review_sheet": "opm_nlp.review.sheet",
     "write_qdpx": "opm_nlp.exchange.qdpx",
     "OpmNlpError": "opm_nlp.exceptions",
