@@ -27,3 +27,11 @@ def test_import_loads_neither_scikit_learn_nor_torch():
             "assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_review_tools_load_without_scikit_learn():
+    """Sorting a review by the model's decision rule needs the rule, not the machinery that fits it."""
+    code = ("import sys, opm_nlp.review.common, opm_nlp.review.sheet\n"
+            "assert 'sklearn' not in sys.modules, 'sklearn'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opm_nlp.classify.stacking import best_threshold, stratified_folds
-
 #: Below this many coded answers the rule is not chosen: per-code thresholds, as before rules existed.
 MIN_ANSWERS = 30
 #: Candidate shrinkage strengths (pseudo-positives at the shared threshold); 0 keeps per-code thresholds.
@@ -144,6 +142,8 @@ def _cap(margin: np.ndarray, suggested: np.ndarray, distance: np.ndarray, cap: i
 # -- choosing a rule by cross-validation ---------------------------------------------------------
 def _fit(Y: np.ndarray, scores: np.ndarray, learnable: np.ndarray, raw: np.ndarray | None = None) -> dict:
     """Per-code and shared thresholds, positives per code, fitted on ``scores`` of all rows given."""
+    from opm_nlp.classify.stacking import best_threshold  # scikit-learn: only fitting needs it
+
     if raw is None:
         raw = np.full(Y.shape[1], NEVER)
         for j in learnable:
@@ -212,6 +212,8 @@ def choose_rule(Y: np.ndarray, scores: np.ndarray, n_answers: int, learnable, th
     learnable = np.asarray(learnable, dtype=int)
     if n_answers < MIN_ANSWERS or not len(learnable):
         return DecisionRule(np.asarray(thresholds, dtype=float))
+    from opm_nlp.classify.stacking import stratified_folds  # scikit-learn: only fitting needs it
+
     folds = stratified_folds(Y[:n_answers].astype(np.int8), FOLDS, random_state)
     tried = candidates()
     tp, wrong = np.zeros((2, len(tried), Y.shape[1]))  # per rule tried and code, over the held-out folds

@@ -207,10 +207,8 @@ class FineTunedHead:
 
             embedder = getattr(self, "_embedder", None)
             if embedder is None:
-                # heads saved before the option ran float32
-                int8 = getattr(self, "quantize", False)
                 embedder = self._embedder = Embedder(str(self.network_folder()),
-                                                     backend="onnx-int8" if int8 else "onnx")
+                                                     backend="onnx-int8" if self.quantize else "onnx")
                 # named by its weights, not by where the cache lives: exports and embeddings follow a moved cache
                 embedder.model_id = f"fine-tuned/{self.weights_sha256[:16]}"
             embedder.cache = cache
