@@ -67,6 +67,22 @@ def test_uncertain_answers_are_picked_and_rare_codes_come_first():
     assert (np.isin(picked, np.arange(10))).sum() >= 8  # and among them the uncertain weigh most
 
 
+def test_informativeness_follows_the_models_decision_rule():
+    from opm_nlp.classify.decision import DecisionRule
+
+    # two codes well above their thresholds: sure under per-code thresholds, a close call when the rule
+    # keeps one code per answer (the second is 0.05 behind the first)
+    scores = np.array([[0.9, 0.85], [0.9, 0.1]])
+    positives = np.array([10, 10])
+    plain = informativeness(scores, np.array([0.5, 0.5]), positives)
+    capped = informativeness(scores, DecisionRule(np.array([0.5, 0.5]), cap=1), positives)
+    assert plain[0] == pytest.approx(0.3) and capped[0] == pytest.approx(0.9)
+    assert capped[1] == pytest.approx(plain[1]), "an answer the cap does not touch keeps its value"
+    # a code given only because an answer gets at least one is a close call
+    one = informativeness(np.array([[0.3, 0.1]]), DecisionRule(np.array([0.5, 0.5]), at_least_one=True), positives)
+    assert one[0] == pytest.approx(1.0)
+
+
 def test_a_first_batch_takes_each_codes_nearest_answer_then_spreads():
     rng = np.random.default_rng(3)
     codes = unit_rows(rng.normal(size=(6, 32)))

@@ -67,15 +67,14 @@ def decision_rule_of(codebook: Codebook, metadata: dict | None = None) -> Decisi
                         at_least_one=bool(record.get("at_least_one")))
 
 
-def uncertainty(scores: np.ndarray, rule: DecisionRule | np.ndarray) -> np.ndarray:
-    """How unsure the model is about each answer, from 0 to 1, under its decision rule.
+def code_closeness(scores: np.ndarray, rule: DecisionRule | np.ndarray) -> np.ndarray:
+    """How close each code's score is to flipping its decision under the model's rule, 0 to 1.
 
-    Per code, 1 when the score sits where the code's decision flips and 0 when it is as far from that
-    as a score can be (its threshold's distance to 0 or 1); the answer's uncertainty is the largest over
-    codes. The distance to a flip is the one ``tag`` flags ``uncertain_codes`` by
-    (:func:`opm_nlp.classify.decision.suggest`): with a cap per answer, a kept code is also close when a
-    cut code is close behind it, and a code given by "at least one" is always uncertain (1). With
-    per-code thresholds it is ``|score - threshold|``. Answers without scores (empty text) get 1.
+    1 when the score sits where the code's decision flips and 0 when it is as far from that as a score
+    can be (its threshold's distance to 0 or 1). The distance to a flip is the one ``tag`` flags
+    ``uncertain_codes`` by (:func:`opm_nlp.classify.decision.suggest`): with a cap per answer, a kept code
+    is also close when a cut code is close behind it, and a code given by "at least one" is 1. With
+    per-code thresholds it is ``1 - |score - threshold| / room``. NaN where the score is NaN.
 
     Parameters
     ----------
@@ -87,13 +86,27 @@ def uncertainty(scores: np.ndarray, rule: DecisionRule | np.ndarray) -> np.ndarr
     scores = np.asarray(scores, dtype=float)
     if not isinstance(rule, DecisionRule):
         rule = DecisionRule(np.asarray(rule, dtype=float))
-    if scores.shape[1] == 0:
-        return np.ones(len(scores))
     suggested, distance = suggest(rule, scores)
     room = np.where(suggested, 1.0 - rule.thresholds, rule.thresholds)
-    closeness = 1.0 - distance / np.maximum(room, 1e-9)
-    closeness = np.where(np.isnan(scores), 1.0, closeness)
-    return np.clip(closeness.max(axis=1), 0.0, 1.0)
+    closeness = np.clip(1.0 - distance / np.maximum(room, 1e-9), 0.0, 1.0)
+    return np.where(np.isnan(scores), np.nan, closeness)
+
+
+def uncertainty(scores: np.ndarray, rule: DecisionRule | np.ndarray) -> np.ndarray:
+    """How unsure the model is about each answer, from 0 to 1, under its decision rule: the largest
+    :func:`code_closeness` over its codes. Answers without scores (empty text) get 1.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_answers, n_codes)
+        Scores in [0, 1]; NaN for answers the model did not score.
+    rule : DecisionRule or ndarray of shape (n_codes,)
+        The model's rule (:func:`decision_rule_of`), or per-code thresholds alone.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape[1] == 0:
+        return np.ones(len(scores))
+    return np.nan_to_num(code_closeness(scores, rule), nan=1.0).max(axis=1)
 
 
 def prepare_for_review(frame: pd.DataFrame, codebook: Codebook, text_col: str | None = None,

@@ -4,8 +4,9 @@ A team that codes whatever comes first in the file spends much of its effort on 
 already codes well, and little on the rare codes it cannot learn yet. :func:`pick_next_batch` picks,
 from answers nobody has coded, ``n`` that are
 
-- *uncertain*: some code's score lies near its threshold (:func:`informativeness`), weighted towards
-  codes with few coded examples (:func:`rarity_weights`), so rare codes come first;
+- *uncertain*: some code's decision is a close call under the model's decision rule
+  (:func:`informativeness`), weighted towards codes with few coded examples (:func:`rarity_weights`),
+  so rare codes come first;
 - *spread out*: drawn k-means++-style among the most uncertain answers (:func:`spread_pick`): each next
   answer is drawn with probability proportional to its uncertainty times the squared distance of its
   embedding to the answers already picked or coded, so a batch is not ten versions of one answer.
@@ -28,19 +29,20 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from opm_nlp.classify.decision import DecisionRule
 from opm_nlp.codebook.codes import Codebook
 from opm_nlp.columns import AUDIT_COL, REVIEWED_COL, REVIEWER_COL
 from opm_nlp.exceptions import DataError
 from opm_nlp.io.tables import require_columns, text_values, write_table
 from opm_nlp.model.training_ids import TRAINING_IDS_KEY, trained_on
 from opm_nlp.review.audit import read_pool
-from opm_nlp.review.common import decision_rule_of, model_version
+from opm_nlp.review.common import code_closeness, decision_rule_of, model_version
 from opm_nlp.review.sheet import review_frame, write_coding_workbook
 
 BATCH_SHEET = "batch"
@@ -114,17 +116,19 @@ def rarity_weights(positives: np.ndarray) -> np.ndarray:
     return raw / raw.max() if raw.size else raw
 
 
-def informativeness(scores: np.ndarray, thresholds: np.ndarray, positives: np.ndarray) -> np.ndarray:
+def informativeness(scores: np.ndarray, rule: DecisionRule | np.ndarray, positives: np.ndarray) -> np.ndarray:
     """How much coding each answer would teach the model, 0 to 1: the largest over codes of the code's
-    closeness to its threshold (1 on it, 0 at 0 or 1; :func:`opm_nlp.review.common.uncertainty` per code)
-    times its :func:`rarity_weights`."""
+    closeness to flipping its decision under the model's rule (:func:`opm_nlp.review.common.code_closeness`:
+    1 on its threshold, or wherever a cap or "at least one" makes the decision a close call; 0 at 0 or 1)
+    times its :func:`rarity_weights`. ``rule`` is the model's :class:`DecisionRule` or per-code thresholds."""
     scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0)
-    thresholds = np.minimum(np.asarray(thresholds, dtype=float), 1.0)  # a code never suggested: threshold 1.01
-    room = np.where(scores >= thresholds, 1.0 - thresholds, thresholds)
-    closeness = np.clip(1.0 - np.abs(scores - thresholds) / np.maximum(room, 1e-9), 0.0, 1.0)
-    if closeness.shape[1] == 0:
+    if not isinstance(rule, DecisionRule):
+        rule = DecisionRule(np.asarray(rule, dtype=float))
+    # a code never suggested has a threshold above 1: measured from 1, the highest score it could get
+    rule = replace(rule, thresholds=np.minimum(np.asarray(rule.thresholds, dtype=float), 1.0))
+    if scores.shape[1] == 0:
         return np.ones(len(scores))
-    return (closeness * rarity_weights(positives)).max(axis=1)
+    return (code_closeness(scores, rule) * rarity_weights(positives)).max(axis=1)
 
 
 def _nearest_distance(vectors: np.ndarray, anchors: np.ndarray | None) -> np.ndarray:
@@ -286,11 +290,11 @@ def pick_next_batch(pool: pd.DataFrame, codebook: Codebook, n: int, *, model=Non
         contexts = None if not model.context_col else text_values(pool[model.context_col]).iloc[rows].tolist()
         scores = model.predict_proba(texts.iloc[rows].tolist(), contexts)
         positives = np.array([(metadata.get("training") or {}).get("positives", {}).get(c, 0) for c in codebook.ids])
-        weights = informativeness(scores, model.thresholds, positives)
+        weights = informativeness(scores, model.decision, positives)
         picked = spread_pick(vectors, weights, n, rng, anchors, candidates=CANDIDATES_PER_PICK * n)
         order, scores = rows[picked], scores[picked]
-        method = (f"among the {min(CANDIDATES_PER_PICK * n, len(rows)):,} answers whose scores lie nearest a code's "
-                  f"threshold (codes with fewer coded answers weighted more), a k-means++ draw weighted by that "
+        method = (f"among the {min(CANDIDATES_PER_PICK * n, len(rows)):,} answers whose scores lie nearest a change "
+                  f"of a code's decision (codes with fewer coded answers weighted more), a k-means++ draw weighted by that "
                   f"uncertainty and the distance to answers picked or coded already")
     date = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
     name = Path(source).name
